@@ -1,0 +1,425 @@
+//! The policy model: services, routes, retries and rate limits as plain
+//! Rust types, and [`Policy`], a validated snapshot of all of them.
+//!
+//! Build one with [`Policy::builder`] or load one from Istio-dialect YAML
+//! with [`crate::config`]; either way nothing reaches the request path
+//! until [`PolicyBuilder::build`] has checked that it holds together.
+
+mod error;
+mod matching;
+mod rate_limit;
+mod retry;
+mod route;
+mod service;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use error::PolicyError;
+pub(crate) use error::did_you_mean;
+pub use matching::{HeaderMatch, HeaderRule, Pattern, RequestMatch, RequestParts, StringMatch};
+pub use rate_limit::{LocalRateLimit, TokenBucket};
+pub use retry::{Backoff, GrpcRetryOn, HttpRetryOn, Ratio, RetryBudget, RetryPolicy};
+pub use route::{Destination, Route, RouteTable, WeightedDestination};
+pub use service::{Endpoint, Labels, LoadBalancer, Service, ServicePort, Subset, same_host};
+
+/// The endpoints a destination resolves to, and how to balance over them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointSet {
+    /// The endpoints, in declaration order.
+    pub endpoints: Arc<[Endpoint]>,
+    /// The balancer to use.
+    pub load_balancer: LoadBalancer,
+}
+
+/// A service with its subsets resolved to endpoint sets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ResolvedService {
+    service: Service,
+    all: EndpointSet,
+    subsets: HashMap<String, EndpointSet>,
+}
+
+/// A validated, immutable policy snapshot.
+///
+/// ```
+/// use mesh_core::policy::{Destination, Endpoint, Policy, Route, RouteTable, Service};
+/// let policy = Policy::builder()
+///     .service(
+///         Service::new("attendees")
+///             .endpoint(Endpoint::new("127.0.0.1:50051".parse().unwrap()).label("version", "v1"))
+///             .subset("v1", [("version", "v1")]),
+///     )
+///     .route_table(RouteTable {
+///         name: "attendees".into(),
+///         hosts: vec!["attendees".into()],
+///         routes: vec![Route::to("all-v1", Destination::new("attendees").subset("v1"))],
+///     })
+///     .build()
+///     .unwrap();
+/// assert_eq!(policy.route_table("attendees").unwrap().routes[0].name, "all-v1");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    services: Vec<ResolvedService>,
+    tables: Vec<Arc<RouteTable>>,
+    rate_limits: Vec<LocalRateLimit>,
+}
+
+impl Policy {
+    /// Starts an empty policy.
+    pub fn builder() -> PolicyBuilder {
+        PolicyBuilder::default()
+    }
+
+    /// A policy with nothing in it: every request gets "no route".
+    pub fn empty() -> Self {
+        Self {
+            services: Vec::new(),
+            tables: Vec::new(),
+            rate_limits: Vec::new(),
+        }
+    }
+
+    fn resolved(&self, host: &str) -> Option<&ResolvedService> {
+        self.services
+            .iter()
+            .find(|s| s.service.host == host)
+            .or_else(|| self.services.iter().find(|s| same_host(&s.service.host, host)))
+    }
+
+    /// The service a host names (exactly, or by short name).
+    pub fn service(&self, host: &str) -> Option<&Service> {
+        self.resolved(host).map(|s| &s.service)
+    }
+
+    /// Every declared service.
+    pub fn services(&self) -> impl Iterator<Item = &Service> {
+        self.services.iter().map(|s| &s.service)
+    }
+
+    /// The routes for requests to `host`. A declared service with no
+    /// route table of its own gets a single route to all its endpoints, as
+    /// in Istio without a `VirtualService`.
+    pub fn route_table(&self, host: &str) -> Option<&Arc<RouteTable>> {
+        let host = host.split(':').next().unwrap_or(host);
+        let exact = self
+            .tables
+            .iter()
+            .find(|t| t.hosts.iter().any(|h| h == host));
+        exact.or_else(|| {
+            self.tables
+                .iter()
+                .find(|t| t.hosts.iter().any(|h| same_host(h, host)))
+        })
+    }
+
+    /// Every route table, including the implicit ones.
+    pub fn route_tables(&self) -> &[Arc<RouteTable>] {
+        &self.tables
+    }
+
+    /// The endpoints a destination resolves to.
+    pub fn endpoints(&self, dest: &Destination) -> Option<&EndpointSet> {
+        let svc = self.resolved(&dest.host)?;
+        match &dest.subset {
+            None => Some(&svc.all),
+            Some(name) => svc.subsets.get(name),
+        }
+    }
+
+    /// The local rate limits.
+    pub fn rate_limits(&self) -> &[LocalRateLimit] {
+        &self.rate_limits
+    }
+}
+
+/// Collects the parts of a policy; [`PolicyBuilder::build`] validates them.
+#[derive(Clone, Debug, Default)]
+pub struct PolicyBuilder {
+    services: Vec<Service>,
+    tables: Vec<RouteTable>,
+    rate_limits: Vec<LocalRateLimit>,
+}
+
+impl PolicyBuilder {
+    /// Adds a service.
+    pub fn service(mut self, service: Service) -> Self {
+        self.services.push(service);
+        self
+    }
+
+    /// Adds a route table.
+    pub fn route_table(mut self, table: RouteTable) -> Self {
+        self.tables.push(table);
+        self
+    }
+
+    /// Adds routes for one host, in a table named after it.
+    pub fn routes(self, host: &str, routes: impl IntoIterator<Item = Route>) -> Self {
+        self.route_table(RouteTable {
+            name: host.to_owned(),
+            hosts: vec![host.to_owned()],
+            routes: routes.into_iter().collect(),
+        })
+    }
+
+    /// Adds a local rate limit.
+    pub fn rate_limit(mut self, limit: LocalRateLimit) -> Self {
+        self.rate_limits.push(limit);
+        self
+    }
+
+    /// Checks that everything refers to something that exists and that
+    /// every number makes sense, then freezes the policy.
+    pub fn build(self) -> Result<Policy, PolicyError> {
+        let services = resolve_services(self.services)?;
+        let mut tables: Vec<Arc<RouteTable>> = Vec::with_capacity(self.tables.len());
+        for table in self.tables {
+            validate_table(&table, &services)?;
+            for host in &table.hosts {
+                if let Some(other) = tables.iter().find(|t| t.hosts.contains(host)) {
+                    return Err(PolicyError::DuplicateRouteHost {
+                        host: host.clone(),
+                        first: other.name.clone(),
+                        second: table.name.clone(),
+                    });
+                }
+            }
+            tables.push(Arc::new(table));
+        }
+        for svc in &services {
+            let host = &svc.service.host;
+            if !tables.iter().any(|t| t.hosts.iter().any(|h| same_host(h, host))) {
+                tables.push(Arc::new(RouteTable {
+                    name: format!("{host} (default)"),
+                    hosts: vec![host.clone()],
+                    routes: vec![Route::to("default", Destination::new(host.clone()))],
+                }));
+            }
+        }
+        for limit in &self.rate_limits {
+            validate_rate_limit(limit)?;
+        }
+        Ok(Policy {
+            services,
+            tables,
+            rate_limits: self.rate_limits,
+        })
+    }
+}
+
+fn resolve_services(services: Vec<Service>) -> Result<Vec<ResolvedService>, PolicyError> {
+    let mut out: Vec<ResolvedService> = Vec::with_capacity(services.len());
+    for service in services {
+        if out.iter().any(|s| s.service.host == service.host) {
+            return Err(PolicyError::DuplicateService { host: service.host });
+        }
+        let mut subsets = HashMap::with_capacity(service.subsets.len());
+        for subset in &service.subsets {
+            let set = EndpointSet {
+                endpoints: service
+                    .endpoints
+                    .iter()
+                    .filter(|e| e.selected_by(&subset.labels))
+                    .cloned()
+                    .collect(),
+                load_balancer: subset.load_balancer.unwrap_or(service.load_balancer),
+            };
+            if subsets.insert(subset.name.clone(), set).is_some() {
+                return Err(PolicyError::DuplicateSubset {
+                    host: service.host.clone(),
+                    subset: subset.name.clone(),
+                });
+            }
+        }
+        let all = EndpointSet {
+            endpoints: service.endpoints.iter().cloned().collect(),
+            load_balancer: service.load_balancer,
+        };
+        out.push(ResolvedService {
+            service,
+            all,
+            subsets,
+        });
+    }
+    Ok(out)
+}
+
+fn validate_table(table: &RouteTable, services: &[ResolvedService]) -> Result<(), PolicyError> {
+    for route in &table.routes {
+        let total: u64 = route.destinations.iter().map(|d| u64::from(d.weight)).sum();
+        if total == 0 {
+            return Err(PolicyError::NoDestination {
+                table: table.name.clone(),
+                route: route.name.clone(),
+            });
+        }
+        for wd in &route.destinations {
+            let dest = &wd.destination;
+            let svc = services
+                .iter()
+                .find(|s| s.service.host == dest.host)
+                .or_else(|| services.iter().find(|s| same_host(&s.service.host, &dest.host)))
+                .ok_or_else(|| PolicyError::UnknownService {
+                    table: table.name.clone(),
+                    route: route.name.clone(),
+                    host: dest.host.clone(),
+                    hint: did_you_mean(&dest.host, services.iter().map(|s| s.service.host.as_str())),
+                })?;
+            if let Some(subset) = &dest.subset {
+                if !svc.subsets.contains_key(subset) {
+                    return Err(PolicyError::UnknownSubset {
+                        table: table.name.clone(),
+                        route: route.name.clone(),
+                        host: dest.host.clone(),
+                        subset: subset.clone(),
+                        hint: did_you_mean(subset, svc.subsets.keys().map(String::as_str)),
+                    });
+                }
+            }
+            if let Some(port) = dest.port {
+                let ports = &svc.service.ports;
+                if !ports.is_empty() && !ports.iter().any(|p| p.number == port) {
+                    return Err(PolicyError::UnknownPort {
+                        table: table.name.clone(),
+                        route: route.name.clone(),
+                        host: dest.host.clone(),
+                        port,
+                    });
+                }
+            }
+        }
+        if let Some(retry) = &route.retry {
+            let bad = |reason: &str| PolicyError::BadRetry {
+                table: table.name.clone(),
+                route: route.name.clone(),
+                reason: reason.to_owned(),
+            };
+            if retry.per_try_timeout.is_some_and(|t| t.is_zero()) {
+                return Err(bad("per-try timeout must be positive"));
+            }
+            if retry.backoff.base.is_zero() || retry.backoff.max < retry.backoff.base {
+                return Err(bad("backoff needs a positive base no larger than its maximum"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_rate_limit(limit: &LocalRateLimit) -> Result<(), PolicyError> {
+    let bad = |reason: &str| PolicyError::BadRateLimit {
+        name: limit.name.clone(),
+        reason: reason.to_owned(),
+    };
+    let b = &limit.bucket;
+    if b.max_tokens == 0 {
+        return Err(bad("maxTokens must be at least 1"));
+    }
+    if b.tokens_per_fill == 0 {
+        return Err(bad("tokensPerFill must be at least 1"));
+    }
+    if b.fill_interval.is_zero() {
+        return Err(bad("fillInterval must be positive"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attendees() -> Service {
+        Service::new("attendees")
+            .endpoint(Endpoint::new("127.0.0.1:1".parse().unwrap()).label("version", "v1"))
+            .endpoint(Endpoint::new("127.0.0.1:2".parse().unwrap()).label("version", "v2"))
+            .subset("v1", [("version", "v1")])
+            .subset("v2", [("version", "v2")])
+    }
+
+    #[test]
+    fn subsets_resolve_to_their_endpoints() {
+        let p = Policy::builder().service(attendees()).build().unwrap();
+        let v2 = p
+            .endpoints(&Destination::new("attendees").subset("v2"))
+            .unwrap();
+        assert_eq!(v2.endpoints.len(), 1);
+        assert_eq!(v2.endpoints[0].address.port(), 2);
+        let all = p
+            .endpoints(&Destination::new("attendees.default.svc.cluster.local"))
+            .unwrap();
+        assert_eq!(all.endpoints.len(), 2);
+    }
+
+    #[test]
+    fn a_service_without_routes_gets_a_default_route() {
+        let p = Policy::builder().service(attendees()).build().unwrap();
+        let t = p.route_table("attendees:50051").unwrap();
+        assert_eq!(t.routes[0].destinations[0].destination.host, "attendees");
+    }
+
+    #[test]
+    fn unknown_subset_is_rejected_with_a_suggestion() {
+        let err = Policy::builder()
+            .service(attendees())
+            .routes(
+                "attendees",
+                [Route::to("r", Destination::new("attendees").subset("v3"))],
+            )
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("subset \"v3\""), "{err}");
+        assert!(err.contains("did you mean"), "{err}");
+    }
+
+    #[test]
+    fn unknown_service_is_rejected() {
+        let err = Policy::builder()
+            .service(attendees())
+            .routes("x", [Route::to("r", Destination::new("atendees"))])
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did you mean \"attendees\""), "{err}");
+    }
+
+    #[test]
+    fn zero_weights_are_rejected() {
+        let err = Policy::builder()
+            .service(attendees())
+            .routes(
+                "attendees",
+                [Route::to("r", Destination::new("attendees"))
+                    .split([(Destination::new("attendees"), 0)])],
+            )
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, PolicyError::NoDestination { .. }));
+    }
+
+    #[test]
+    fn duplicate_hosts_are_rejected() {
+        let err = Policy::builder()
+            .service(attendees())
+            .service(attendees())
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, PolicyError::DuplicateService { .. }));
+    }
+
+    #[test]
+    fn empty_rate_limit_is_rejected() {
+        let err = Policy::builder()
+            .rate_limit(LocalRateLimit {
+                name: "rl".into(),
+                host: "sessions".into(),
+                path: None,
+                bucket: TokenBucket::per_second(0, 1),
+            })
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tokensPerFill"), "{err}");
+    }
+}
