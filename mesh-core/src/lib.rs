@@ -4,5 +4,16 @@
 //! Most users reach this crate through `mesh-tonic` or `mesh-hyper`, which
 //! wrap clients and servers with the layers defined here.
 
+pub mod body;
+pub mod client;
+pub mod error;
+pub mod future;
+mod mesh;
 pub mod policy;
+pub mod protocol;
+pub mod server;
 pub mod suggest;
+pub mod telemetry;
+
+pub use error::{BoxError, MeshError};
+pub use mesh::{Mesh, Snapshot};

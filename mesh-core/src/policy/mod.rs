@@ -102,16 +102,22 @@ impl Policy {
     /// route table of its own gets a single route to all its endpoints, as
     /// in Istio without a `VirtualService`.
     pub fn route_table(&self, host: &str) -> Option<&Arc<RouteTable>> {
+        self.route_table_index(host).map(|i| &self.tables[i])
+    }
+
+    /// The index into [`Policy::route_tables`] of the table for `host` (a
+    /// port suffix is ignored).
+    pub fn route_table_index(&self, host: &str) -> Option<usize> {
         let host = host.split(':').next().unwrap_or(host);
-        let exact = self
-            .tables
+        let tables = &self.tables;
+        tables
             .iter()
-            .find(|t| t.hosts.iter().any(|h| h == host));
-        exact.or_else(|| {
-            self.tables
-                .iter()
-                .find(|t| t.hosts.iter().any(|h| same_host(h, host)))
-        })
+            .position(|t| t.hosts.iter().any(|h| h == host))
+            .or_else(|| {
+                tables
+                    .iter()
+                    .position(|t| t.hosts.iter().any(|h| same_host(h, host)))
+            })
     }
 
     /// Every route table, including the implicit ones.

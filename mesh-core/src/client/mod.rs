@@ -1,0 +1,4 @@
+//! The outbound (client side) request path.
+
+pub mod retry;
+pub mod route;

@@ -1,0 +1,102 @@
+//! Errors on the request path, and what each one becomes on the wire.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A boxed error, as tower and hyper pass them around.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why the mesh answered a request itself instead of the destination.
+///
+/// Each variant becomes a proper protocol error (see
+/// [`crate::protocol::Protocol::local_reply`]); the message says what decided.
+#[derive(Debug, thiserror::Error)]
+pub enum MeshError {
+    /// No route of the target's route table matched the request.
+    #[error("no route for {path} on {target}{detail}")]
+    NoRoute {
+        /// The target service the client was built for.
+        target: String,
+        /// The request path.
+        path: String,
+        /// Why, when it is not just an unmatched path.
+        detail: String,
+    },
+    /// The chosen destination has no endpoint that can take the request.
+    #[error("no healthy endpoint for {service}{}", subset.as_ref().map(|s| format!(" subset {s}")).unwrap_or_default())]
+    NoHealthyEndpoint {
+        /// The destination service.
+        service: String,
+        /// The destination subset, if any.
+        subset: Option<String>,
+    },
+    /// The request's deadline passed before a response came.
+    #[error("deadline exceeded after {elapsed:?} on route {route}{}", if *.clamped { " (clamped by the caller's deadline)" } else { "" })]
+    DeadlineExceeded {
+        /// The route whose timeout applied.
+        route: String,
+        /// How long the request had.
+        elapsed: Duration,
+        /// Whether an inbound or caller deadline was shorter than the route's.
+        clamped: bool,
+    },
+    /// One attempt ran past its per-try timeout.
+    #[error("attempt to {endpoint} timed out after {timeout:?}")]
+    PerTryTimeout {
+        /// The endpoint that was slow.
+        endpoint: String,
+        /// The per-try timeout.
+        timeout: Duration,
+    },
+    /// A local rate limit refused the request.
+    #[error("rate limited by {policy}")]
+    RateLimited {
+        /// The rate limit policy that refused.
+        policy: String,
+        /// When a token will be available.
+        retry_after: Duration,
+    },
+    /// The connection to an endpoint could not be made.
+    #[error("connect to {endpoint} failed: {source}")]
+    Connect {
+        /// The endpoint.
+        endpoint: SocketAddr,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+    /// The request failed on an established connection.
+    #[error("request to {endpoint} failed: {source}")]
+    Transport {
+        /// The endpoint.
+        endpoint: SocketAddr,
+        /// The cause.
+        #[source]
+        source: BoxError,
+    },
+    /// The request body could not be read.
+    #[error("request body failed: {0}")]
+    Body(#[source] BoxError),
+}
+
+impl MeshError {
+    /// Whether the request certainly never reached the application, so a
+    /// retry cannot repeat a side effect.
+    pub fn is_connect_failure(&self) -> bool {
+        matches!(self, MeshError::Connect { .. })
+    }
+
+    /// A short, stable name for metrics labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MeshError::NoRoute { .. } => "no_route",
+            MeshError::NoHealthyEndpoint { .. } => "no_healthy_endpoint",
+            MeshError::DeadlineExceeded { .. } => "deadline_exceeded",
+            MeshError::PerTryTimeout { .. } => "per_try_timeout",
+            MeshError::RateLimited { .. } => "rate_limited",
+            MeshError::Connect { .. } => "connect",
+            MeshError::Transport { .. } => "transport",
+            MeshError::Body(_) => "body",
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! What differs between gRPC and plain HTTP: how a response is classified,
+//! how deadlines travel, and how the mesh's own errors are written.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Response, StatusCode};
+
+use crate::body::MeshBody;
+use crate::error::MeshError;
+
+/// The protocol a client or server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// gRPC over HTTP/2: outcomes are `grpc-status` codes.
+    Grpc,
+    /// Plain HTTP: outcomes are status codes.
+    Http,
+}
+
+/// The outcome of a response, as far as its headers tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// An HTTP status.
+    Http(StatusCode),
+    /// A gRPC status code.
+    Grpc(i32),
+    /// A gRPC response whose status comes in the trailers.
+    GrpcInTrailers,
+}
+
+impl Outcome {
+    /// The value used in a `status` metrics label.
+    pub fn label(self) -> String {
+        match self {
+            Outcome::Http(s) => s.as_u16().to_string(),
+            Outcome::Grpc(c) => grpc_code_name(c).to_owned(),
+            Outcome::GrpcInTrailers => "UNKNOWN".to_owned(),
+        }
+    }
+
+    /// Whether this counts as a failure for load balancing and metrics.
+    pub fn is_failure(self) -> bool {
+        match self {
+            Outcome::Http(s) => s.is_server_error(),
+            Outcome::Grpc(c) => matches!(c, 2 | 4 | 8 | 13 | 14 | 15),
+            Outcome::GrpcInTrailers => false,
+        }
+    }
+}
+
+/// gRPC status codes used by the mesh's own replies.
+pub mod code {
+    /// `OK`.
+    pub const OK: i32 = 0;
+    /// `DEADLINE_EXCEEDED`.
+    pub const DEADLINE_EXCEEDED: i32 = 4;
+    /// `PERMISSION_DENIED`.
+    pub const PERMISSION_DENIED: i32 = 7;
+    /// `RESOURCE_EXHAUSTED`.
+    pub const RESOURCE_EXHAUSTED: i32 = 8;
+    /// `INTERNAL`.
+    pub const INTERNAL: i32 = 13;
+    /// `UNIMPLEMENTED`.
+    pub const UNIMPLEMENTED: i32 = 12;
+    /// `UNAVAILABLE`.
+    pub const UNAVAILABLE: i32 = 14;
+}
+
+/// The canonical name of a gRPC status code.
+pub fn grpc_code_name(code: i32) -> &'static str {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .copied()
+        .unwrap_or("UNKNOWN")
+}
+
+/// The `grpc-status` in a header map, if there is a valid one.
+pub fn grpc_status(headers: &HeaderMap) -> Option<i32> {
+    headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+impl Protocol {
+    /// Classifies a response by its headers.
+    pub fn classify<B>(self, res: &Response<B>) -> Outcome {
+        match self {
+            Protocol::Http => Outcome::Http(res.status()),
+            Protocol::Grpc => match grpc_status(res.headers()) {
+                Some(code) => Outcome::Grpc(code),
+                None if res.status() == StatusCode::OK => Outcome::GrpcInTrailers,
+                // gRPC's mapping of HTTP statuses from a non-gRPC hop
+                // (doc/http-grpc-status-mapping.md).
+                None => Outcome::Grpc(match res.status().as_u16() {
+                    400 => code::INTERNAL,
+                    401 => 16,
+                    403 => code::PERMISSION_DENIED,
+                    404 => code::UNIMPLEMENTED,
+                    429 | 502..=504 => code::UNAVAILABLE,
+                    _ => 2,
+                }),
+            },
+        }
+    }
+
+    /// The HTTP status and gRPC code the mesh answers with for `err`.
+    pub fn error_codes(err: &MeshError) -> (StatusCode, i32) {
+        match err {
+            MeshError::NoRoute { .. } => (StatusCode::NOT_FOUND, code::UNIMPLEMENTED),
+            MeshError::NoHealthyEndpoint { .. }
+            | MeshError::Connect { .. }
+            | MeshError::Transport { .. } => (StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE),
+            MeshError::DeadlineExceeded { .. } | MeshError::PerTryTimeout { .. } => {
+                (StatusCode::GATEWAY_TIMEOUT, code::DEADLINE_EXCEEDED)
+            }
+            MeshError::RateLimited { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, code::RESOURCE_EXHAUSTED)
+            }
+            MeshError::Body(_) => (StatusCode::BAD_REQUEST, code::INTERNAL),
+        }
+    }
+
+    /// The response the mesh sends in place of the destination's.
+    ///
+    /// For gRPC this is a trailers-only response (HTTP 200 with
+    /// `grpc-status` and `grpc-message` in the headers), which every gRPC
+    /// client reads as a status; for HTTP it is the status with the message
+    /// as a plain-text body. Both carry `x-mesh-error` with the error kind.
+    pub fn local_reply<B>(self, err: &MeshError) -> Response<MeshBody<B>> {
+        let (status, grpc) = Self::error_codes(err);
+        let message = err.to_string();
+        let mut res = match self {
+            Protocol::Grpc => {
+                let mut res = Response::new(MeshBody::empty());
+                let h = res.headers_mut();
+                h.insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/grpc"),
+                );
+                h.insert("grpc-status", HeaderValue::from(grpc));
+                if let Ok(v) = HeaderValue::from_str(&percent_encode(&message)) {
+                    h.insert("grpc-message", v);
+                }
+                res
+            }
+            Protocol::Http => {
+                let mut res = Response::new(MeshBody::local(Bytes::from(format!("{message}\n"))));
+                *res.status_mut() = status;
+                res.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                res
+            }
+        };
+        res.headers_mut()
+            .insert("x-mesh-error", HeaderValue::from_static(err.kind()));
+        if let MeshError::RateLimited { retry_after, .. } = err {
+            // Whole seconds, rounded up: `Retry-After: 0` would invite an
+            // immediate retry that is refused again.
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            res.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        res
+    }
+}
+
+/// Percent-encodes a `grpc-message` as the gRPC spec requires.
+fn percent_encode(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for b in message.bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Formats a `grpc-timeout` value: at most eight digits and the finest unit
+/// that fits, rounded up so the callee never sees more time than there is.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(mesh_core::protocol::encode_grpc_timeout(Duration::from_millis(1500)), "1500000u");
+/// ```
+pub fn encode_grpc_timeout(d: Duration) -> String {
+    const MAX: u128 = 99_999_999;
+    let nanos = d.as_nanos();
+    for (unit, per) in [
+        ("n", 1u128),
+        ("u", 1_000),
+        ("m", 1_000_000),
+        ("S", 1_000_000_000),
+        ("M", 60_000_000_000),
+        ("H", 3_600_000_000_000),
+    ] {
+        let v = nanos.div_ceil(per);
+        if v <= MAX {
+            return format!("{v}{unit}");
+        }
+    }
+    format!("{MAX}H")
+}
+
+/// Parses a `grpc-timeout` value; `None` if it is malformed.
+pub fn decode_grpc_timeout(value: &HeaderValue) -> Option<Duration> {
+    let s = value.to_str().ok()?;
+    if s.len() < 2 || s.len() > 9 {
+        return None;
+    }
+    let (digits, unit) = s.split_at(s.len() - 1);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n.checked_mul(3600)?),
+        "M" => Duration::from_secs(n.checked_mul(60)?),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_round_trips_and_rounds_up() {
+        for d in [
+            Duration::from_nanos(1),
+            Duration::from_millis(250),
+            Duration::from_secs(3),
+            Duration::from_secs(200_000),
+        ] {
+            let enc = HeaderValue::from_str(&encode_grpc_timeout(d)).unwrap();
+            let back = decode_grpc_timeout(&enc).unwrap();
+            assert!(back >= d, "{d:?} -> {enc:?} -> {back:?}");
+        }
+        assert_eq!(encode_grpc_timeout(Duration::from_secs(100)), "100000m");
+    }
+
+    #[test]
+    fn malformed_grpc_timeouts_are_rejected() {
+        for bad in ["", "5", "m", "12x", "-1S", "1234567890S", "1.5S"] {
+            let v = HeaderValue::from_str(bad).unwrap();
+            assert_eq!(decode_grpc_timeout(&v), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn grpc_classification_reads_trailers_only_status() {
+        let mut res = Response::new(());
+        res.headers_mut().insert("grpc-status", HeaderValue::from(14));
+        assert_eq!(Protocol::Grpc.classify(&res), Outcome::Grpc(14));
+        let res = Response::new(());
+        assert_eq!(Protocol::Grpc.classify(&res), Outcome::GrpcInTrailers);
+        let mut res = Response::new(());
+        *res.status_mut() = StatusCode::BAD_GATEWAY;
+        assert_eq!(Protocol::Grpc.classify(&res), Outcome::Grpc(code::UNAVAILABLE));
+    }
+
+    #[test]
+    fn rate_limited_reply_carries_retry_after() {
+        let err = MeshError::RateLimited {
+            policy: "sessions-limit".into(),
+            retry_after: Duration::from_millis(1200),
+        };
+        let res: Response<MeshBody<http_body_util::Empty<Bytes>>> = Protocol::Http.local_reply(&err);
+        assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(res.headers()[http::header::RETRY_AFTER], "2");
+        let res: Response<MeshBody<http_body_util::Empty<Bytes>>> = Protocol::Grpc.local_reply(&err);
+        assert_eq!(res.headers()["grpc-status"], "8");
+        assert_eq!(res.headers()["grpc-message"], "rate limited by sessions-limit");
+    }
+}

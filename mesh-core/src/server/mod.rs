@@ -1,0 +1,3 @@
+//! The inbound (server side) request path.
+
+pub mod rate_limit;

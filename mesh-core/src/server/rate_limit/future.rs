@@ -1,0 +1,56 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use http::Response;
+use pin_project_lite::pin_project;
+
+use crate::body::MeshBody;
+
+pin_project! {
+    /// The response of [`super::RateLimit`].
+    #[project = Proj]
+    pub enum ResponseFuture<F, B> {
+        /// Refused: the local reply, taken once.
+        Rejected {
+            /// The reply, until it is returned.
+            reply: Option<Response<MeshBody<B>>>,
+        },
+        /// Admitted: the inner service's response.
+        Inner {
+            /// The inner service's future.
+            #[pin]
+            future: F,
+        },
+    }
+}
+
+impl<F, B> ResponseFuture<F, B> {
+    pub(super) fn rejected(reply: Response<MeshBody<B>>) -> Self {
+        ResponseFuture::Rejected { reply: Some(reply) }
+    }
+
+    pub(super) fn inner(future: F) -> Self {
+        ResponseFuture::Inner { future }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<MeshBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            Proj::Rejected { reply } => match reply.take() {
+                Some(r) => Poll::Ready(Ok(r)),
+                None => panic!("ResponseFuture polled after completion"),
+            },
+            Proj::Inner { future } => {
+                let res = ready!(future.poll(cx))?;
+                Poll::Ready(Ok(res.map(MeshBody::upstream)))
+            }
+        }
+    }
+}
