@@ -11,20 +11,16 @@ use crate::error::BoxError;
 
 pin_project! {
     /// A response body from the destination, or the mesh's own reply.
+    // pin-project-lite takes no attributes on fields; each variant's doc
+    // says what its field holds.
+    #[allow(missing_docs)]
     #[project = MeshBodyProj]
     #[derive(Debug)]
     pub enum MeshBody<B> {
         /// The destination's body, passed through.
-        Upstream {
-            /// The destination's body.
-            #[pin]
-            inner: B,
-        },
+        Upstream { #[pin] inner: B },
         /// A body the mesh wrote (an error message, or nothing).
-        Local {
-            /// What is left to send.
-            data: Option<Bytes>,
-        },
+        Local { data: Option<Bytes> },
     }
 }
 

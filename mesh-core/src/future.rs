@@ -12,20 +12,16 @@ use crate::error::MeshError;
 pin_project! {
     /// Either the mesh's own error, decided before the inner service was
     /// called, or the inner service's response.
+    // pin-project-lite takes no attributes on fields; each variant's doc
+    // says what its field holds.
+    #[allow(missing_docs)]
     #[project = Proj]
     #[derive(Debug)]
     pub enum FailOr<F> {
         /// Failed before calling the inner service; the error is taken once.
-        Failed {
-            /// The error, until it is returned.
-            error: Option<MeshError>,
-        },
+        Failed { error: Option<MeshError> },
         /// Waiting on the inner service.
-        Inner {
-            /// The inner service's future.
-            #[pin]
-            future: F,
-        },
+        Inner { #[pin] future: F },
     }
 }
 

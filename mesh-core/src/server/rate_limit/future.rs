@@ -9,19 +9,15 @@ use crate::body::MeshBody;
 
 pin_project! {
     /// The response of [`super::RateLimit`].
+    // pin-project-lite takes no attributes on fields; each variant's doc
+    // says what its field holds.
+    #[allow(missing_docs)]
     #[project = Proj]
     pub enum ResponseFuture<F, B> {
         /// Refused: the local reply, taken once.
-        Rejected {
-            /// The reply, until it is returned.
-            reply: Option<Response<MeshBody<B>>>,
-        },
+        Rejected { reply: Option<Response<MeshBody<B>>> },
         /// Admitted: the inner service's response.
-        Inner {
-            /// The inner service's future.
-            #[pin]
-            future: F,
-        },
+        Inner { #[pin] future: F },
     }
 }
 
