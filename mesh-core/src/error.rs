@@ -41,10 +41,10 @@ pub enum MeshError {
         clamped: bool,
     },
     /// One attempt ran past its per-try timeout.
-    #[error("attempt to {endpoint} timed out after {timeout:?}")]
+    #[error("attempt to {destination} timed out after {timeout:?} (per-try timeout)")]
     PerTryTimeout {
-        /// The endpoint that was slow.
-        endpoint: String,
+        /// The destination that was slow.
+        destination: String,
         /// The per-try timeout.
         timeout: Duration,
     },

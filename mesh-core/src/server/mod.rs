@@ -1,3 +1,7 @@
-//! The inbound (server side) request path.
+//! The inbound (server side) request path; [`ServerLayer`] puts the layers
+//! together.
 
 pub mod rate_limit;
+mod stack;
+
+pub use stack::{ServerLayer, ServerStack};

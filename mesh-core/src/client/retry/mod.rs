@@ -1,6 +1,113 @@
-//! Retries: replays a failed attempt by the route's retry policy, within
-//! its retry budget and never past the request's deadline.
+//! Retries: sends a failed attempt again by the route's retry policy,
+//! within the route's retry budget, with jittered exponential backoff, and
+//! never past the request's deadline.
+//!
+//! Only bodies that are complete when the request is made (and at most
+//! [`body::MAX_REPLAY_BYTES`]) can be sent twice; others go out once.
 
+mod body;
 mod budget;
+mod classify;
+mod future;
+mod layer;
 
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response};
+use tokio::time::Instant;
+use tower_service::Service;
+
+pub use body::{Buffered, Buffering, MAX_REPLAY_BYTES, RetryBody, buffer};
 pub use budget::Budget;
+pub use future::ResponseFuture;
+pub use layer::RetryLayer;
+
+use crate::client::deadline::RequestDeadline;
+use crate::client::route::RouteDecision;
+use crate::error::{BoxError, MeshError};
+use crate::mesh::Mesh;
+use crate::protocol::{Protocol, encode_grpc_timeout};
+
+/// Retries requests by their route's policy.
+#[derive(Clone, Debug)]
+pub struct Retry<S> {
+    inner: S,
+    mesh: Mesh,
+    target: Arc<str>,
+    protocol: Protocol,
+}
+
+/// Tells a gRPC destination how long it has: the time left to the
+/// deadline, or to the end of this attempt if that comes first.
+fn set_grpc_timeout(
+    headers: &mut http::HeaderMap,
+    protocol: Protocol,
+    deadline: Option<&RequestDeadline>,
+    attempt_ends: Option<Instant>,
+) {
+    if protocol != Protocol::Grpc {
+        return;
+    }
+    let Some(end) = [deadline.map(|d| d.at), attempt_ends].into_iter().flatten().min() else {
+        return;
+    };
+    let left = end.saturating_duration_since(Instant::now());
+    if let Ok(v) = HeaderValue::from_str(&encode_grpc_timeout(left)) {
+        headers.insert("grpc-timeout", v);
+    }
+}
+
+impl<S, B, R> Service<Request<B>> for Retry<S>
+where
+    S: Service<Request<RetryBody<B>>, Response = Response<R>, Error = MeshError> + Clone,
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<R>;
+    type Error = MeshError;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), MeshError>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        // The service that was polled ready takes this request; the clone
+        // waits for the next one (tower's readiness contract).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let deadline = req.extensions().get::<RequestDeadline>().copied();
+        let decision = req.extensions().get::<RouteDecision>().cloned();
+        let Some(decision) = decision.filter(|d| d.route().retry.is_some()) else {
+            let (mut head, body) = req.into_parts();
+            set_grpc_timeout(&mut head.headers, self.protocol, deadline.as_ref(), None);
+            return ResponseFuture::once(inner.call(Request::from_parts(head, RetryBody::streaming(body))));
+        };
+        if let Some(budget) = decision.retry_budget() {
+            budget.deposit();
+        }
+        let (head, body) = req.into_parts();
+        match buffer(body) {
+            Buffering::Streaming(body) => {
+                let mut head = head;
+                set_grpc_timeout(&mut head.headers, self.protocol, deadline.as_ref(), None);
+                ResponseFuture::once(inner.call(Request::from_parts(head, body)))
+            }
+            Buffering::Complete(body) => ResponseFuture::retrying(future::Retrying::new(
+                inner,
+                head,
+                body,
+                decision,
+                deadline,
+                self.protocol,
+                self.mesh.clone(),
+                self.target.clone(),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

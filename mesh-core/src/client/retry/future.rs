@@ -1,0 +1,245 @@
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use http::request::Parts;
+use http::{Request, Response};
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep, sleep_until};
+use tower_service::Service;
+
+use super::body::{Buffered, RetryBody};
+use super::classify::is_retryable;
+use super::set_grpc_timeout;
+use crate::client::deadline::RequestDeadline;
+use crate::client::route::RouteDecision;
+use crate::error::MeshError;
+use crate::mesh::Mesh;
+use crate::policy::Backoff;
+use crate::protocol::Protocol;
+
+pin_project! {
+    /// The response of [`super::Retry`].
+    // pin-project-lite takes no attributes on fields; each variant's doc
+    // says what its fields hold.
+    #[allow(missing_docs)]
+    #[project = Proj]
+    pub enum ResponseFuture<S, B>
+    where
+        S: Service<Request<RetryBody<B>>>,
+    {
+        /// No retries possible: one attempt.
+        Once { #[pin] future: S::Future },
+        /// Attempts until one succeeds or the policy says stop.
+        Retrying { #[pin] retrying: Retrying<S, B> },
+    }
+}
+
+impl<S, B> ResponseFuture<S, B>
+where
+    S: Service<Request<RetryBody<B>>>,
+{
+    pub(super) fn once(future: S::Future) -> Self {
+        ResponseFuture::Once { future }
+    }
+
+    pub(super) fn retrying(retrying: Retrying<S, B>) -> Self {
+        ResponseFuture::Retrying { retrying }
+    }
+}
+
+impl<S, B, R> Future for ResponseFuture<S, B>
+where
+    S: Service<Request<RetryBody<B>>, Response = Response<R>, Error = MeshError>,
+{
+    type Output = Result<Response<R>, MeshError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            Proj::Once { future } => future.poll(cx),
+            Proj::Retrying { retrying } => retrying.poll(cx),
+        }
+    }
+}
+
+/// Where a retrying request is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the inner service to be ready for the next attempt.
+    Ready,
+    /// An attempt is in flight; `timer` is its per-try timeout, if armed.
+    Attempting,
+    /// Waiting out the backoff before the next attempt; `timer` ends it.
+    Backoff,
+}
+
+pin_project! {
+    /// A request with a retry policy and a replayable body.
+    pub struct Retrying<S, B>
+    where
+        S: Service<Request<RetryBody<B>>>,
+    {
+        #[pin]
+        attempt: Option<S::Future>,
+        #[pin]
+        timer: Sleep,
+        timer_armed: bool,
+        phase: Phase,
+        service: S,
+        head: Parts,
+        body: Buffered,
+        decision: RouteDecision,
+        deadline: Option<RequestDeadline>,
+        protocol: Protocol,
+        retries_done: u32,
+        mesh: Mesh,
+        target: Arc<str>,
+    }
+}
+
+/// A copy of a request head for another attempt.
+fn clone_head(head: &Parts) -> Parts {
+    let mut req = Request::new(());
+    *req.method_mut() = head.method.clone();
+    *req.uri_mut() = head.uri.clone();
+    *req.version_mut() = head.version;
+    *req.headers_mut() = head.headers.clone();
+    *req.extensions_mut() = head.extensions.clone();
+    req.into_parts().0
+}
+
+/// Exponential backoff with full jitter: uniformly random up to
+/// `base × 2^retry`, capped at `max`.
+fn backoff(policy: &Backoff, retry: u32) -> Duration {
+    let ceiling = policy
+        .base
+        .saturating_mul(1u32 << retry.min(16))
+        .min(policy.max);
+    ceiling.mul_f64(fastrand::f64())
+}
+
+impl<S, B> Retrying<S, B>
+where
+    S: Service<Request<RetryBody<B>>>,
+{
+    /// A retrying request; the first attempt goes out when it is polled.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        service: S,
+        head: Parts,
+        body: Buffered,
+        decision: RouteDecision,
+        deadline: Option<RequestDeadline>,
+        protocol: Protocol,
+        mesh: Mesh,
+        target: Arc<str>,
+    ) -> Self {
+        Self {
+            attempt: None,
+            // Re-armed before it is polled.
+            timer: sleep_until(Instant::now()),
+            timer_armed: false,
+            phase: Phase::Ready,
+            service,
+            head,
+            body,
+            decision,
+            deadline,
+            protocol,
+            retries_done: 0,
+            mesh,
+            target,
+        }
+    }
+}
+
+impl<S, B, R> Future for Retrying<S, B>
+where
+    S: Service<Request<RetryBody<B>>, Response = Response<R>, Error = MeshError>,
+{
+    type Output = Result<Response<R>, MeshError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match *this.phase {
+                Phase::Ready => {
+                    ready!(this.service.poll_ready(cx))?;
+                    let ends = this
+                        .decision
+                        .route()
+                        .retry
+                        .as_ref()
+                        .and_then(|r| r.per_try_timeout)
+                        .map(|t| Instant::now() + t);
+                    let mut head = clone_head(this.head);
+                    set_grpc_timeout(&mut head.headers, *this.protocol, this.deadline.as_ref(), ends);
+                    let req = Request::from_parts(head, this.body.replay());
+                    this.attempt.set(Some(this.service.call(req)));
+                    *this.timer_armed = ends.is_some();
+                    if let Some(ends) = ends {
+                        this.timer.as_mut().reset(ends);
+                    }
+                    *this.phase = Phase::Attempting;
+                }
+                Phase::Attempting => {
+                    let Some(attempt) = this.attempt.as_mut().as_pin_mut() else {
+                        *this.phase = Phase::Ready;
+                        continue;
+                    };
+                    let result = match attempt.poll(cx) {
+                        Poll::Ready(result) => result,
+                        Poll::Pending if *this.timer_armed => {
+                            ready!(this.timer.as_mut().poll(cx));
+                            let policy = this.decision.route().retry.as_ref();
+                            Err(MeshError::PerTryTimeout {
+                                destination: this.decision.destination().host.clone(),
+                                timeout: policy.and_then(|p| p.per_try_timeout).unwrap_or_default(),
+                            })
+                        }
+                        Poll::Pending => return Poll::Pending,
+                    };
+                    // Drops a timed-out attempt, cancelling it.
+                    this.attempt.set(None);
+                    let Some(policy) = this.decision.route().retry.as_ref() else {
+                        return Poll::Ready(result);
+                    };
+                    if *this.retries_done >= policy.attempts
+                        || !is_retryable(policy, *this.protocol, &result)
+                    {
+                        return Poll::Ready(result);
+                    }
+                    let wait = backoff(&policy.backoff, *this.retries_done);
+                    let resume = Instant::now() + wait;
+                    // No retry that would start past the deadline: the
+                    // caller gets the failure while there is time to act.
+                    if this.deadline.is_some_and(|d| resume >= d.at) {
+                        return Poll::Ready(result);
+                    }
+                    if !this.decision.retry_budget().is_none_or(|b| b.withdraw()) {
+                        tracing::debug!(route = %this.decision.route().name, "retry budget exhausted");
+                        return Poll::Ready(result);
+                    }
+                    *this.retries_done += 1;
+                    this.mesh
+                        .metrics()
+                        .record_retry(this.target, &this.decision.route().name);
+                    tracing::debug!(
+                        route = %this.decision.route().name,
+                        retry = *this.retries_done,
+                        ?wait,
+                        "retrying"
+                    );
+                    this.timer.as_mut().reset(resume);
+                    *this.phase = Phase::Backoff;
+                }
+                Phase::Backoff => {
+                    ready!(this.timer.as_mut().poll(cx));
+                    *this.phase = Phase::Ready;
+                }
+            }
+        }
+    }
+}

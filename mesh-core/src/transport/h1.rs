@@ -1,0 +1,131 @@
+//! HTTP/1.1 endpoints, pooled by hyper-util's client.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tower_service::Service;
+
+use super::{ConnectSettings, Connector, connect_tcp};
+use crate::error::{BoxError, MeshError};
+
+/// Connects to endpoints over HTTP/1.1, keeping idle connections for reuse.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Http1Connector {
+    settings: ConnectSettings,
+}
+
+impl Http1Connector {
+    /// A connector with the given settings.
+    pub fn new(settings: ConnectSettings) -> Self {
+        Self { settings }
+    }
+}
+
+/// Dials one fixed address whatever the URI says, so the request keeps the
+/// service's name as its `Host` while the connection goes to the endpoint
+/// the balancer chose.
+#[derive(Clone, Copy, Debug)]
+struct FixedAddr {
+    addr: SocketAddr,
+    settings: ConnectSettings,
+}
+
+impl Service<Uri> for FixedAddr {
+    type Response = TokioIo<tokio::net::TcpStream>;
+    type Error = MeshError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, MeshError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), MeshError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _uri: Uri) -> Self::Future {
+        let FixedAddr { addr, settings } = *self;
+        Box::pin(async move { connect_tcp(addr, settings).await.map(TokioIo::new) })
+    }
+}
+
+/// One address's pool of HTTP/1.1 connections.
+pub struct Http1Endpoint<B> {
+    addr: SocketAddr,
+    client: Client<FixedAddr, B>,
+}
+
+impl<B: Send + 'static> Clone for Http1Endpoint<B> {
+    fn clone(&self) -> Self {
+        Self {
+            addr: self.addr,
+            client: self.client.clone(),
+        }
+    }
+}
+
+impl<B> fmt::Debug for Http1Endpoint<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http1Endpoint")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> Connector<B> for Http1Connector
+where
+    B: http_body::Body<Data = Bytes> + Send + Sync + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Body = Incoming;
+    type Endpoint = Http1Endpoint<B>;
+
+    fn endpoint(&self, addr: SocketAddr) -> Http1Endpoint<B> {
+        let connector = FixedAddr {
+            addr,
+            settings: self.settings,
+        };
+        Http1Endpoint {
+            addr,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        }
+    }
+}
+
+impl<B> Service<Request<B>> for Http1Endpoint<B>
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Incoming>;
+    type Error = MeshError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Incoming>, MeshError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), MeshError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let addr = self.addr;
+        let sent = self.client.request(req);
+        Box::pin(async move {
+            sent.await.map_err(|e| {
+                if e.is_connect() {
+                    MeshError::Connect {
+                        endpoint: addr,
+                        source: e.into(),
+                    }
+                } else {
+                    MeshError::Transport {
+                        endpoint: addr,
+                        source: e.into(),
+                    }
+                }
+            })
+        })
+    }
+}

@@ -1,0 +1,170 @@
+//! HTTP/2 endpoints: one multiplexed connection per address, used without
+//! a lock or a `Buffer` on the request path.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper::client::conn::http2::{self, SendRequest};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tower_service::Service;
+
+use super::{ConnectSettings, Connector, connect_tcp};
+use crate::error::{BoxError, MeshError};
+
+/// Connects to endpoints over HTTP/2 with prior knowledge (h2c), as gRPC
+/// does.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Http2Connector {
+    settings: ConnectSettings,
+}
+
+impl Http2Connector {
+    /// A connector with the given settings.
+    pub fn new(settings: ConnectSettings) -> Self {
+        Self { settings }
+    }
+}
+
+impl<B> Connector<B> for Http2Connector
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Body = Incoming;
+    type Endpoint = Http2Endpoint<B>;
+
+    fn endpoint(&self, addr: SocketAddr) -> Http2Endpoint<B> {
+        Http2Endpoint {
+            shared: Arc::new(Shared {
+                addr,
+                settings: self.settings,
+                sender: ArcSwapOption::empty(),
+                connecting: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+}
+
+struct Shared<B> {
+    addr: SocketAddr,
+    settings: ConnectSettings,
+    /// The open connection, if any. Read on every request without a lock.
+    sender: ArcSwapOption<SendRequest<B>>,
+    /// Makes sure only one task connects at a time; taken only when there
+    /// is no open connection.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+/// One address's HTTP/2 connection, opened on first use and reopened when
+/// it breaks.
+pub struct Http2Endpoint<B> {
+    shared: Arc<Shared<B>>,
+}
+
+impl<B> Clone for Http2Endpoint<B> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<B> fmt::Debug for Http2Endpoint<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http2Endpoint")
+            .field("addr", &self.shared.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B> Shared<B>
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    /// The open connection, or `None` if there is none or it has closed.
+    fn open(&self) -> Option<SendRequest<B>> {
+        let guard = self.sender.load();
+        guard.as_ref().filter(|s| !s.is_closed()).map(|s| (**s).clone())
+    }
+
+    /// The open connection, connecting first if needed.
+    async fn sender(&self) -> Result<SendRequest<B>, MeshError> {
+        if let Some(s) = self.open() {
+            return Ok(s);
+        }
+        let _one_at_a_time = self.connecting.lock().await;
+        // Another task may have connected while this one waited.
+        if let Some(s) = self.open() {
+            return Ok(s);
+        }
+        let stream = connect_tcp(self.addr, self.settings).await?;
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| MeshError::Connect {
+                endpoint: self.addr,
+                source: e.into(),
+            })?;
+        let addr = self.addr;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%addr, error = %e, "connection closed with an error");
+            }
+        });
+        tracing::debug!(%addr, "connected");
+        self.sender.store(Some(Arc::new(sender.clone())));
+        Ok(sender)
+    }
+}
+
+impl<B> Service<Request<B>> for Http2Endpoint<B>
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Incoming>;
+    type Error = MeshError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Incoming>, MeshError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), MeshError>> {
+        // Connecting happens in `call`, so that a slow or failed connect is
+        // one request's error, not a stuck client.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let addr = shared.addr;
+            let mut sender = shared.sender().await?;
+            match sender.try_send_request(req).await {
+                Ok(res) => Ok(res),
+                Err(mut e) => match e.take_message() {
+                    // The connection closed before the request was written:
+                    // nothing reached the endpoint, so reconnect and send it
+                    // once more.
+                    Some(req) => {
+                        let mut sender = shared.sender().await?;
+                        sender.send_request(req).await.map_err(|e| MeshError::Transport {
+                            endpoint: addr,
+                            source: e.into(),
+                        })
+                    }
+                    None => Err(MeshError::Transport {
+                        endpoint: addr,
+                        source: e.into_error().into(),
+                    }),
+                },
+            }
+        })
+    }
+}

@@ -1,0 +1,78 @@
+//! Connections to endpoints: the bottom of the client stack.
+//!
+//! The load balancer asks a [`Connector`] for one [`Connector::Endpoint`]
+//! per address and keeps it for as long as the address is in the policy;
+//! the endpoint connects lazily and reconnects when its connection breaks.
+
+mod h1;
+mod h2;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use http::{Request, Response};
+use tower_service::Service;
+
+pub use h1::{Http1Connector, Http1Endpoint};
+pub use h2::{Http2Connector, Http2Endpoint};
+
+use crate::error::MeshError;
+
+/// Makes endpoint services for addresses.
+pub trait Connector<B>: Clone + Send + Sync + 'static {
+    /// The response body endpoints yield.
+    type Body;
+    /// A handle on one address's connection(s); cloning it is cheap and
+    /// clones share the connection.
+    type Endpoint: Service<Request<B>, Response = Response<Self::Body>, Error = MeshError>
+        + Clone
+        + Send
+        + Sync
+        + 'static;
+
+    /// The endpoint for `addr`. It must not connect yet: connecting is done
+    /// by the first request, so building a client never blocks or fails.
+    fn endpoint(&self, addr: SocketAddr) -> Self::Endpoint;
+}
+
+/// Settings shared by the connectors.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectSettings {
+    /// How long to wait for a TCP connection (and handshake).
+    pub connect_timeout: Duration,
+}
+
+impl Default for ConnectSettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(3),
+        }
+    }
+}
+
+/// Opens a TCP connection with `TCP_NODELAY`, as RPC traffic wants.
+async fn connect_tcp(
+    addr: SocketAddr,
+    settings: ConnectSettings,
+) -> Result<tokio::net::TcpStream, MeshError> {
+    let connect = tokio::net::TcpStream::connect(addr);
+    let stream = match tokio::time::timeout(settings.connect_timeout, connect).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            return Err(MeshError::Connect {
+                endpoint: addr,
+                source: e.into(),
+            });
+        }
+        Err(_) => {
+            return Err(MeshError::Connect {
+                endpoint: addr,
+                source: format!("timed out after {:?}", settings.connect_timeout).into(),
+            });
+        }
+    };
+    // Without it small RPCs wait on Nagle's algorithm; failing to set it
+    // costs latency, not correctness.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
