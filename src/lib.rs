@@ -1,1 +1,22 @@
-//! x
+//! **mesh**: a proxyless service mesh for Rust.
+//!
+//! Instead of a sidecar proxy beside every service, the mesh is a stack of
+//! tower layers linked into each tonic or hyper service: routing, retries,
+//! deadlines, load balancing, rate limiting, trace propagation and metrics,
+//! driven by a policy in the Istio dialect that can be swapped at run time.
+//!
+//! This facade re-exports the crates:
+//! - [`core`] (`mesh-core`): the policy model, the [`Mesh`] handle, the
+//!   layers, YAML configuration and telemetry;
+//! - [`tonic`] (`mesh-tonic`): [`tonic::MeshChannel`] for generated
+//!   clients and [`tonic::MeshServerLayer`] for servers;
+//! - [`hyper`] (`mesh-hyper`): the same for hyper clients and servers;
+//! - [`conference`]: the seed's conference services, used by the demo
+//!   (`cargo run --release --example conference`) and the tests.
+
+pub mod conference;
+
+pub use mesh_core as core;
+pub use mesh_core::{Mesh, MeshError, config, policy};
+pub use mesh_hyper as hyper;
+pub use mesh_tonic as tonic;
