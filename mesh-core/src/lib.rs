@@ -6,6 +6,7 @@
 
 pub mod body;
 pub mod client;
+pub mod config;
 pub mod error;
 pub mod future;
 mod mesh;
@@ -14,6 +15,7 @@ pub mod protocol;
 pub mod server;
 pub mod suggest;
 pub mod telemetry;
+pub mod transport;
 
 pub use error::{BoxError, MeshError};
 pub use mesh::{Mesh, Snapshot};

@@ -20,6 +20,13 @@ impl ConfigError {
         (!problems.is_empty()).then_some(Self { problems })
     }
 
+    /// One problem.
+    pub(super) fn single(problem: Problem) -> Self {
+        Self {
+            problems: vec![problem],
+        }
+    }
+
     /// Every problem, in file and document order.
     pub fn problems(&self) -> &[Problem] {
         &self.problems
@@ -120,12 +127,19 @@ impl fmt::Display for Problem {
     }
 }
 
-/// `did you mean `x`?` for the candidate nearest to `wrong`, if any.
+/// `did you mean `x`?` for the candidate nearest to `wrong`, if any: one
+/// that differs only in case, or else the closest by edit distance.
 pub(super) fn did_you_mean<'a>(
     wrong: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Option<String> {
-    crate::suggest::closest(wrong, candidates).map(|c| format!("did you mean `{c}`?"))
+    let candidates: Vec<&str> = candidates.into_iter().collect();
+    candidates
+        .iter()
+        .copied()
+        .find(|c| *c != wrong && c.eq_ignore_ascii_case(wrong))
+        .or_else(|| crate::suggest::closest(wrong, candidates.iter().copied()))
+        .map(|c| format!("did you mean `{c}`?"))
 }
 
 #[cfg(test)]
@@ -160,7 +174,11 @@ mod tests {
             line: Some(12),
             ..problem()
         };
-        assert!(with_line.to_string().starts_with("seed.yaml:12: VirtualService"));
+        assert!(
+            with_line
+                .to_string()
+                .starts_with("seed.yaml:12: VirtualService")
+        );
     }
 
     #[test]

@@ -53,6 +53,9 @@ where
                     retry_after,
                 };
                 tracing::debug!(host = %self.host, %path, error = %err, "request refused");
+                self.mesh
+                    .metrics()
+                    .record_rate_limited(&self.host, &limiter.policy().name);
                 return ResponseFuture::rejected(self.protocol.local_reply(&err));
             }
         }

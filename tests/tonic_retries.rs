@@ -1,0 +1,102 @@
+//! Retries against a real backend that fails: hidden from the caller while
+//! the retry budget lasts, capped once it is spent.
+
+mod support;
+
+use std::time::Duration;
+
+use mesh::Mesh;
+use mesh::conference::{Faults, serve_attendees};
+use mesh::policy::{Backoff, GrpcRetryOn, Policy, Ratio, RetryBudget, RetryPolicy};
+use support::{all_to, attendees_policy, client, list};
+
+fn retry_on_unavailable(attempts: u32, budget: RetryBudget) -> RetryPolicy {
+    let mut p = RetryPolicy::new(attempts);
+    p.grpc_on = vec![GrpcRetryOn::Unavailable];
+    p.backoff = Backoff {
+        base: Duration::from_millis(1),
+        max: Duration::from_millis(5),
+    };
+    p.budget = budget;
+    p
+}
+
+#[tokio::test]
+async fn retries_hide_a_backend_failing_every_other_request() -> anyhow::Result<()> {
+    let mesh = Mesh::new(Policy::empty());
+    let faults = Faults::none();
+    faults.fail_one_in(2);
+    let v2 = serve_attendees(&mesh, "v2", faults.clone()).await?;
+    let route = all_to("v2").retry(retry_on_unavailable(2, RetryBudget::default()));
+    mesh.update(attendees_policy(v2.addr, v2.addr, vec![route]))?;
+    let mut c = client(&mesh);
+    for _ in 0..100 {
+        assert_eq!(list(&mut c).await?.version, "v2");
+    }
+    // Half the attempts failed, so the backend saw about twice the calls.
+    assert!(faults.requests_seen() >= 199, "seen {}", faults.requests_seen());
+    Ok(())
+}
+
+#[tokio::test]
+async fn without_retries_the_failures_reach_the_caller() -> anyhow::Result<()> {
+    let mesh = Mesh::new(Policy::empty());
+    let faults = Faults::none();
+    faults.fail_one_in(2);
+    let v2 = serve_attendees(&mesh, "v2", faults).await?;
+    mesh.update(attendees_policy(v2.addr, v2.addr, vec![all_to("v2")]))?;
+    let mut c = client(&mesh);
+    let mut failed = 0;
+    for _ in 0..100 {
+        if let Err(status) = list(&mut c).await {
+            assert_eq!(status.code(), tonic::Code::Unavailable);
+            assert!(status.message().contains("injected failure"), "{}", status.message());
+            failed += 1;
+        }
+    }
+    assert_eq!(failed, 50);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_exhausted_budget_caps_the_extra_load() -> anyhow::Result<()> {
+    let mesh = Mesh::new(Policy::empty());
+    let faults = Faults::none();
+    faults.fail_one_in(1);
+    let v2 = serve_attendees(&mesh, "v2", faults.clone()).await?;
+    // 10 % extra load and no floor: 200 failing requests may cost at most
+    // 20 retries, although each request alone would allow three.
+    let budget = RetryBudget {
+        ratio: Ratio::new(0.1).expect("valid ratio"),
+        min_per_second: 0,
+    };
+    let route = all_to("v2").retry(retry_on_unavailable(3, budget));
+    mesh.update(attendees_policy(v2.addr, v2.addr, vec![route]))?;
+    let mut c = client(&mesh);
+    for _ in 0..200 {
+        assert_eq!(list(&mut c).await.unwrap_err().code(), tonic::Code::Unavailable);
+    }
+    let seen = faults.requests_seen();
+    assert!((200..=220).contains(&seen), "backend saw {seen} attempts for 200 requests");
+    let metrics = mesh.metrics().encode();
+    assert!(metrics.contains("mesh_client_retries_total"), "{metrics}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dead_endpoint_is_retried_onto_a_live_one() -> anyhow::Result<()> {
+    let mesh = Mesh::new(Policy::empty());
+    let live = serve_attendees(&mesh, "v1", Faults::none()).await?;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let svc = mesh::policy::Service::new("attendees")
+        .endpoint(mesh::policy::Endpoint::new(dead).label("version", "v1"))
+        .endpoint(mesh::policy::Endpoint::new(live.addr).label("version", "v1"))
+        .subset("v1", [("version", "v1")]);
+    let route = all_to("v1").retry(RetryPolicy::new(2));
+    mesh.update(Policy::builder().service(svc).routes("attendees", [route]))?;
+    let mut c = client(&mesh);
+    for _ in 0..50 {
+        assert_eq!(list(&mut c).await?.version, "v1");
+    }
+    Ok(())
+}
