@@ -78,6 +78,9 @@ impl<C: Connector<B>, B> Balance<C, B> {
     ) -> Option<Arc<PooledEndpoint<C::Endpoint>>> {
         let now = Instant::now();
         let n = endpoints.len();
+        if n == 0 {
+            return None;
+        }
         let up = |i: usize| {
             let p = self.pooled(&endpoints[i], decision);
             p.load.is_up(now).then_some(p)

@@ -1,0 +1,88 @@
+//! Outbound trace context: a client span per request, injected as
+//! `traceparent`, `tracestate` and `baggage`.
+
+mod future;
+mod layer;
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{Request, Response};
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TraceContextExt;
+use tower_service::Service;
+
+pub use future::ResponseFuture;
+pub use layer::ClientTraceLayer;
+
+use super::{
+    HeaderInjector, TRACEPARENT, TRACESTATE, child_of, extract, propagator, valid_span_context,
+};
+
+/// Starts a client span for each request to one target and propagates it.
+///
+/// The parent is, in order: the span of the current
+/// [`opentelemetry::Context`] (inside a handler wrapped by
+/// [`ServerTraceLayer`](crate::telemetry::ServerTraceLayer), the server's
+/// span); else a valid `traceparent` the application put on the request;
+/// else none, and a new sampled trace starts. The new span keeps the
+/// parent's trace id, flags and `tracestate`.
+///
+/// `traceparent` and `tracestate` on the request are replaced. `baggage` is
+/// replaced by the current context's baggage when it has any; otherwise a
+/// `baggage` header the application set is left as it is.
+///
+/// The inner service's future runs inside a `mesh.client` `tracing` span
+/// (fields `target`, `method`, `path`, `trace_id`, `span_id`,
+/// `parent_span_id`, and `status` once the response comes). Responses and
+/// errors pass through untouched.
+#[derive(Clone, Debug)]
+pub struct ClientTrace<S> {
+    inner: S,
+    target: Arc<str>,
+}
+
+impl<S, B, R> Service<Request<B>> for ClientTrace<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        let current = opentelemetry::Context::current();
+        let parent =
+            valid_span_context(&current).or_else(|| valid_span_context(&extract(req.headers())));
+        let span = child_of(parent.as_ref());
+        let record = tracing::info_span!(
+            "mesh.client",
+            target = %self.target,
+            method = %req.method(),
+            path = req.uri().path(),
+            trace_id = %span.trace_id(),
+            span_id = %span.span_id(),
+            parent_span_id = tracing::field::Empty,
+            status = tracing::field::Empty,
+        );
+        if let Some(p) = &parent {
+            record.record("parent_span_id", tracing::field::display(p.span_id()));
+        }
+        let headers = req.headers_mut();
+        headers.remove(TRACEPARENT);
+        headers.remove(TRACESTATE);
+        propagator().inject_context(
+            &current.with_remote_span_context(span),
+            &mut HeaderInjector(headers),
+        );
+        let future = {
+            let _entered = record.enter();
+            self.inner.call(req)
+        };
+        ResponseFuture::new(future, record)
+    }
+}

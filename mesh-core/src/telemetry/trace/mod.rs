@@ -1,0 +1,127 @@
+//! W3C trace context (`traceparent`, `tracestate`, `baggage`) on every call,
+//! through the OpenTelemetry API, and a `tracing` span per request.
+//!
+//! The layers mint their span ids themselves (random, with `fastrand`), so
+//! the trace is propagated correctly whether or not an OpenTelemetry SDK is
+//! installed. The `mesh.client` and `mesh.server` `tracing` spans carry the
+//! propagated ids as fields (`trace_id`, `span_id`, `parent_span_id`), so
+//! logs correlate across services; an exporter that builds spans from
+//! `tracing` (such as `tracing-opentelemetry`) mints ids of its own, which
+//! are not the ones on the wire.
+//!
+//! - [`ServerTraceLayer`] (inbound) extracts the caller's trace, mints the
+//!   server's span and runs the handler under an [`opentelemetry::Context`]
+//!   holding it (see [`crate::telemetry::context`]).
+//! - [`ClientTraceLayer`] (outbound) continues the current context's trace
+//!   (or a `traceparent` the application set, or a new trace) with a new
+//!   span and injects it into the request.
+
+pub mod client;
+pub mod server;
+
+use std::sync::OnceLock;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use opentelemetry::Context;
+use opentelemetry::propagation::{
+    Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
+};
+use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
+use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+
+pub use client::{ClientTrace, ClientTraceLayer};
+pub use server::{ServerTrace, ServerTraceLayer, TraceBody};
+
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+
+/// `traceparent` and `tracestate` (W3C Trace Context) and `baggage` (W3C
+/// Baggage), built once.
+fn propagator() -> &'static TextMapCompositePropagator {
+    static PROPAGATOR: OnceLock<TextMapCompositePropagator> = OnceLock::new();
+    PROPAGATOR.get_or_init(|| {
+        TextMapCompositePropagator::new(vec![
+            Box::new(TraceContextPropagator::new()),
+            Box::new(BaggagePropagator::new()),
+        ])
+    })
+}
+
+/// Writes propagation fields into an [`HeaderMap`], replacing what is there.
+struct HeaderInjector<'a>(&'a mut HeaderMap);
+
+impl Injector for HeaderInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        // An empty `tracestate` is legal but useless; leave it out.
+        if value.is_empty() {
+            return;
+        }
+        let name = match key {
+            "traceparent" => TRACEPARENT,
+            "tracestate" => TRACESTATE,
+            "baggage" => BAGGAGE,
+            other => match HeaderName::from_bytes(other.as_bytes()) {
+                Ok(name) => name,
+                Err(_) => return,
+            },
+        };
+        // Propagators write visible ASCII; anything else is dropped rather
+        // than sent malformed.
+        if let Ok(value) = HeaderValue::try_from(value) {
+            self.0.insert(name, value);
+        }
+    }
+}
+
+/// Reads propagation fields from an [`HeaderMap`].
+struct HeaderExtractor<'a>(&'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+/// The trace in the headers, on an empty context: the caller's span as a
+/// remote span context (if its `traceparent` is valid) and the baggage.
+/// A malformed `traceparent` is ignored, with its `tracestate`.
+fn extract(headers: &HeaderMap) -> Context {
+    propagator().extract_with_context(&Context::new(), &HeaderExtractor(headers))
+}
+
+/// The valid span context of `cx`, if any.
+fn valid_span_context(cx: &Context) -> Option<SpanContext> {
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid().then(|| sc.clone())
+}
+
+/// A new span: a child of `parent` (same trace, flags and state), or the
+/// root of a new, sampled trace.
+fn child_of(parent: Option<&SpanContext>) -> SpanContext {
+    let span_id = SpanId::from(fastrand::u64(1..));
+    match parent {
+        Some(p) => SpanContext::new(
+            p.trace_id(),
+            span_id,
+            p.trace_flags(),
+            false,
+            p.trace_state().clone(),
+        ),
+        None => SpanContext::new(
+            TraceId::from(fastrand::u128(1..)),
+            span_id,
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::NONE,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,93 @@
+//! Inbound trace context: extracts the caller's trace, starts the server's
+//! span and runs the handler under a context holding it.
+
+mod body;
+mod future;
+mod layer;
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::{HeaderName, Request, Response};
+use opentelemetry::trace::TraceContextExt;
+use tokio::time::Instant;
+use tower_service::Service;
+
+pub use body::TraceBody;
+pub use future::ResponseFuture;
+pub use layer::ServerTraceLayer;
+
+use super::{child_of, extract, valid_span_context};
+use crate::protocol::decode_grpc_timeout;
+use crate::telemetry::context::InboundDeadline;
+
+const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
+
+/// Continues the caller's trace for each request to one service.
+///
+/// Reads `traceparent`, `tracestate` and `baggage`; a malformed
+/// `traceparent` is ignored (with its `tracestate`) and a new sampled trace
+/// starts, as W3C Trace Context says. Mints the server's span (the caller's
+/// trace id, a new span id) and calls the inner service, and polls its
+/// future and the response body, under an [`opentelemetry::Context`]
+/// holding that span as the current one, the baggage, and an
+/// [`InboundDeadline`] when the request has a valid `grpc-timeout` (a
+/// malformed one is ignored). See [`crate::telemetry::context`].
+///
+/// Records a `mesh.server` `tracing` span (fields `service`, `method`,
+/// `path`, `trace_id`, `span_id`, `parent_span_id`), entered while the
+/// handler and the body are polled. Errors pass through untouched.
+#[derive(Clone, Debug)]
+pub struct ServerTrace<S> {
+    inner: S,
+    service: Arc<str>,
+}
+
+impl<S, B, R> Service<Request<B>> for ServerTrace<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+{
+    type Response = Response<TraceBody<R>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let extracted = extract(req.headers());
+        let parent = valid_span_context(&extracted);
+        let span = child_of(parent.as_ref());
+        let record = tracing::info_span!(
+            "mesh.server",
+            service = %self.service,
+            method = %req.method(),
+            path = req.uri().path(),
+            trace_id = %span.trace_id(),
+            span_id = %span.span_id(),
+            parent_span_id = tracing::field::Empty,
+        );
+        if let Some(p) = &parent {
+            record.record("parent_span_id", tracing::field::display(p.span_id()));
+        }
+        // The server's span replaces the caller's; the baggage stays.
+        let mut cx = extracted.with_remote_span_context(span);
+        if let Some(value) = req.headers().get(GRPC_TIMEOUT) {
+            match decode_grpc_timeout(value) {
+                // An absurd timeout that overflows the clock is no deadline.
+                Some(timeout) => match Instant::now().checked_add(timeout) {
+                    Some(at) => cx = cx.with_value(InboundDeadline(at)),
+                    None => tracing::debug!(?value, "grpc-timeout beyond the clock ignored"),
+                },
+                None => tracing::debug!(?value, "malformed grpc-timeout ignored"),
+            }
+        }
+        let future = {
+            let _attached = cx.clone().attach();
+            let _entered = record.enter();
+            self.inner.call(req)
+        };
+        ResponseFuture::new(future, cx, record)
+    }
+}

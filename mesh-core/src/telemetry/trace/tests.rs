@@ -1,0 +1,360 @@
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response};
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use opentelemetry::baggage::BaggageExt;
+use opentelemetry::trace::{FutureExt as _, TraceContextExt};
+use opentelemetry::{Context, KeyValue};
+use tokio::time::Instant;
+use tower::{Layer, ServiceExt, service_fn};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+
+use super::*;
+use crate::telemetry::context::inbound_deadline;
+
+const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CALLER_SPAN: &str = "00f067aa0ba902b7";
+
+/// A span's name and fields.
+type Captured = (String, HashMap<String, String>);
+
+/// A `tracing` subscriber that keeps each span's name and fields.
+#[derive(Clone, Default)]
+struct Spans(Arc<Mutex<Vec<Captured>>>);
+
+struct Fields<'a>(&'a mut HashMap<String, String>);
+
+impl Visit for Fields<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+}
+
+impl tracing::Subscriber for Spans {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+        let mut fields = HashMap::new();
+        attrs.record(&mut Fields(&mut fields));
+        let mut spans = self.0.lock().expect("spans lock");
+        spans.push((attrs.metadata().name().to_owned(), fields));
+        Id::from_u64(spans.len() as u64)
+    }
+
+    fn record(&self, id: &Id, values: &Record<'_>) {
+        let mut spans = self.0.lock().expect("spans lock");
+        if let Some((_, fields)) = spans.get_mut(id.into_u64() as usize - 1) {
+            values.record(&mut Fields(fields));
+        }
+    }
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
+impl Spans {
+    /// The fields of the one span named `name`.
+    fn fields(&self, name: &str) -> HashMap<String, String> {
+        let spans = self.0.lock().expect("spans lock");
+        let mut found = spans.iter().filter(|(n, _)| n == name);
+        let fields = found.next().map(|(_, f)| f.clone());
+        assert!(found.next().is_none(), "more than one {name} span");
+        fields.unwrap_or_else(|| panic!("no {name} span"))
+    }
+}
+
+/// The parts of a `traceparent`: version, trace id, span id, flags.
+fn parse(traceparent: &str) -> [String; 4] {
+    let parts: Vec<String> = traceparent.split('-').map(str::to_owned).collect();
+    parts.try_into().expect("four parts")
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .map(|v| v.to_str().expect("ascii header").to_owned())
+}
+
+/// A client wrapped in [`ClientTrace`] that answers with the headers it was
+/// sent.
+fn echo_client() -> ClientTrace<
+    impl tower::Service<Request<()>, Response = Response<HeaderMap>, Error = Infallible> + Clone,
+> {
+    ClientTraceLayer::new("attendees").layer(service_fn(|req: Request<()>| async move {
+        Ok::<_, Infallible>(Response::new(req.headers().clone()))
+    }))
+}
+
+#[tokio::test]
+async fn client_starts_a_new_sampled_trace_without_a_parent() {
+    let spans = Spans::default();
+    let _sub = tracing::subscriber::set_default(spans.clone());
+    let req = Request::builder()
+        .uri("/conference.Attendees/List")
+        .body(())
+        .expect("request");
+    let sent = echo_client()
+        .oneshot(req)
+        .await
+        .expect("infallible")
+        .into_body();
+    let traceparent = header(&sent, "traceparent").expect("traceparent");
+    let [version, trace, span, flags] = parse(&traceparent);
+    assert_eq!((version.as_str(), flags.as_str()), ("00", "01"));
+    assert_eq!((trace.len(), span.len()), (32, 16));
+    assert!(TraceId::from_hex(&trace).expect("hex") != TraceId::INVALID);
+    assert!(SpanId::from_hex(&span).expect("hex") != SpanId::INVALID);
+    assert_eq!(header(&sent, "tracestate"), None);
+    assert_eq!(header(&sent, "baggage"), None);
+
+    let fields = spans.fields("mesh.client");
+    assert_eq!(fields["trace_id"], trace);
+    assert_eq!(fields["span_id"], span);
+    assert_eq!(fields["target"], "attendees");
+    assert_eq!(fields["path"], "/conference.Attendees/List");
+    assert_eq!(fields["status"], "200");
+    assert!(!fields.contains_key("parent_span_id"));
+}
+
+#[tokio::test]
+async fn client_continues_a_traceparent_the_application_set() {
+    let req = Request::builder()
+        .header("traceparent", format!("00-{TRACE}-{CALLER_SPAN}-00"))
+        .header("tracestate", "congo=t61rcWkgMzE")
+        .body(())
+        .expect("request");
+    let sent = echo_client()
+        .oneshot(req)
+        .await
+        .expect("infallible")
+        .into_body();
+    let [_, trace, span, flags] = parse(&header(&sent, "traceparent").expect("traceparent"));
+    assert_eq!(trace, TRACE);
+    assert_ne!(span, CALLER_SPAN);
+    // Not sampled by the parent: stays not sampled.
+    assert_eq!(flags, "00");
+    assert_eq!(
+        header(&sent, "tracestate").as_deref(),
+        Some("congo=t61rcWkgMzE")
+    );
+    assert_eq!(sent.get_all("traceparent").iter().count(), 1);
+}
+
+#[tokio::test]
+async fn client_prefers_the_current_context_and_replaces_stale_headers() {
+    let parent = SpanContext::new(
+        TraceId::from_hex(TRACE).expect("hex"),
+        SpanId::from_hex(CALLER_SPAN).expect("hex"),
+        TraceFlags::SAMPLED,
+        true,
+        "vendor=x".parse().expect("tracestate"),
+    );
+    let cx = Context::new()
+        .with_remote_span_context(parent)
+        .with_baggage([KeyValue::new("user", "alice")]);
+    let req = Request::builder()
+        .header(
+            "traceparent",
+            "00-11111111111111111111111111111111-2222222222222222-01",
+        )
+        .header("tracestate", "stale=1")
+        .header("baggage", "stale=1")
+        .body(())
+        .expect("request");
+    let sent = echo_client()
+        .oneshot(req)
+        .with_context(cx)
+        .await
+        .expect("infallible")
+        .into_body();
+    let [_, trace, span, flags] = parse(&header(&sent, "traceparent").expect("traceparent"));
+    assert_eq!((trace.as_str(), flags.as_str()), (TRACE, "01"));
+    assert_ne!(span, CALLER_SPAN);
+    assert_eq!(header(&sent, "tracestate").as_deref(), Some("vendor=x"));
+    assert_eq!(header(&sent, "baggage").as_deref(), Some("user=alice"));
+}
+
+/// What a handler saw: its own span, the deadline, and what its outbound
+/// call sent.
+#[derive(Debug)]
+struct Seen {
+    span: SpanContext,
+    deadline: Option<Instant>,
+    outbound: HeaderMap,
+}
+
+/// A server wrapped in [`ServerTrace`] whose handler makes one outbound call
+/// through a [`ClientTrace`].
+fn server() -> ServerTrace<
+    impl tower::Service<Request<()>, Response = Response<Seen>, Error = Infallible> + Clone,
+> {
+    let client = echo_client();
+    ServerTraceLayer::new("attendees").layer(service_fn(move |_req: Request<()>| {
+        let client = client.clone();
+        async move {
+            let span = Context::map_current(|cx| cx.span().span_context().clone());
+            let deadline = inbound_deadline();
+            let outbound = client.oneshot(Request::new(())).await?.into_body();
+            Ok::<_, Infallible>(Response::new(Seen {
+                span,
+                deadline,
+                outbound,
+            }))
+        }
+    }))
+}
+
+#[tokio::test]
+async fn server_context_flows_into_a_nested_client_call() {
+    let spans = Spans::default();
+    let _sub = tracing::subscriber::set_default(spans.clone());
+    let req = Request::builder()
+        .uri("/conference.Attendees/Get")
+        .header("traceparent", format!("00-{TRACE}-{CALLER_SPAN}-01"))
+        .header("tracestate", "vendor=x")
+        .header("baggage", "user=alice,tier=gold")
+        .body(())
+        .expect("request");
+    let seen = server()
+        .oneshot(req)
+        .await
+        .expect("infallible")
+        .into_body()
+        .into_inner();
+
+    // The handler runs in the server's span: the caller's trace, a new span.
+    assert_eq!(seen.span.trace_id().to_string(), TRACE);
+    assert_ne!(seen.span.span_id().to_string(), CALLER_SPAN);
+    assert!(seen.span.is_sampled());
+    let server_span = seen.span.span_id().to_string();
+
+    // The outbound call continues it with a span of its own...
+    let [_, trace, span, flags] =
+        parse(&header(&seen.outbound, "traceparent").expect("traceparent"));
+    assert_eq!((trace.as_str(), flags.as_str()), (TRACE, "01"));
+    assert_ne!(span, server_span);
+    assert_ne!(span, CALLER_SPAN);
+    // ...carrying the caller's tracestate and baggage.
+    assert_eq!(
+        header(&seen.outbound, "tracestate").as_deref(),
+        Some("vendor=x")
+    );
+    let baggage = header(&seen.outbound, "baggage").expect("baggage");
+    let mut items: Vec<&str> = baggage.split(',').collect();
+    items.sort_unstable();
+    assert_eq!(items, ["tier=gold", "user=alice"]);
+
+    // Server span: parented by the caller; client span: by the server.
+    let server_fields = spans.fields("mesh.server");
+    assert_eq!(server_fields["trace_id"], TRACE);
+    assert_eq!(server_fields["span_id"], server_span);
+    assert_eq!(server_fields["parent_span_id"], CALLER_SPAN);
+    assert_eq!(server_fields["service"], "attendees");
+    let client_fields = spans.fields("mesh.client");
+    assert_eq!(client_fields["trace_id"], TRACE);
+    assert_eq!(client_fields["span_id"], span);
+    assert_eq!(client_fields["parent_span_id"], server_span);
+}
+
+#[tokio::test]
+async fn a_malformed_traceparent_starts_a_new_trace() {
+    let spans = Spans::default();
+    let _sub = tracing::subscriber::set_default(spans.clone());
+    // Upper-case hex is not valid W3C trace context.
+    let req = Request::builder()
+        .header(
+            "traceparent",
+            format!("00-{}-{CALLER_SPAN}-01", TRACE.to_uppercase()),
+        )
+        .header("tracestate", "vendor=x")
+        .body(())
+        .expect("request");
+    let seen = server()
+        .oneshot(req)
+        .await
+        .expect("infallible")
+        .into_body()
+        .into_inner();
+    assert!(seen.span.is_valid() && seen.span.is_sampled());
+    assert_ne!(seen.span.trace_id().to_string(), TRACE);
+    assert_eq!(seen.span.trace_state().header(), "");
+    let [_, trace, _, _] = parse(&header(&seen.outbound, "traceparent").expect("traceparent"));
+    assert_eq!(trace, seen.span.trace_id().to_string());
+    // The tracestate of an invalid traceparent is dropped with it.
+    assert_eq!(header(&seen.outbound, "tracestate"), None);
+    assert!(!spans.fields("mesh.server").contains_key("parent_span_id"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn grpc_timeout_becomes_the_inbound_deadline() {
+    let start = Instant::now();
+    let req = Request::builder()
+        .header("grpc-timeout", "250m")
+        .body(())
+        .expect("request");
+    let seen = server()
+        .oneshot(req)
+        .await
+        .expect("infallible")
+        .into_body()
+        .into_inner();
+    assert_eq!(seen.deadline, Some(start + Duration::from_millis(250)));
+    // Only inside the handler.
+    assert_eq!(inbound_deadline(), None);
+
+    for bad in ["250", "2.5S", "-1m", "123456789m"] {
+        let req = Request::builder()
+            .header("grpc-timeout", bad)
+            .body(())
+            .expect("request");
+        let seen = server()
+            .oneshot(req)
+            .await
+            .expect("infallible")
+            .into_body()
+            .into_inner();
+        assert_eq!(seen.deadline, None, "{bad}");
+    }
+    let seen = server()
+        .oneshot(Request::new(()))
+        .await
+        .expect("infallible")
+        .into_body()
+        .into_inner();
+    assert_eq!(seen.deadline, None);
+}
+
+#[tokio::test]
+async fn the_response_body_is_polled_under_the_server_context() {
+    let svc = ServerTraceLayer::new("attendees").layer(service_fn(|_req: Request<()>| async {
+        // The frame is made when the body is polled, after the handler
+        // returned.
+        let frame = futures_util::stream::once(async {
+            let trace = Context::map_current(|cx| cx.span().span_context().trace_id());
+            Ok::<_, Infallible>(Frame::data(Bytes::from(trace.to_string())))
+        });
+        Ok::<_, Infallible>(Response::new(StreamBody::new(frame)))
+    }));
+    let req = Request::builder()
+        .header("traceparent", format!("00-{TRACE}-{CALLER_SPAN}-01"))
+        .body(())
+        .expect("request");
+    let body = svc.oneshot(req).await.expect("infallible").into_body();
+    let bytes = body.collect().await.expect("infallible").to_bytes();
+    assert_eq!(bytes, TRACE);
+}
