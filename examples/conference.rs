@@ -182,7 +182,10 @@ fn apply(mesh: &Mesh, workloads: &str, step: &str) -> anyhow::Result<()> {
     let started = Instant::now();
     let policy = mesh::config::load_documents(&docs)?;
     let version = mesh.install(policy);
-    println!("  policy version {version} in force ({:?} to load, validate and swap)", started.elapsed());
+    println!(
+        "  policy version {version} in force ({:?} to load, validate and swap)",
+        started.elapsed()
+    );
     Ok(())
 }
 
@@ -203,7 +206,11 @@ impl Tally {
     }
 
     fn get(&self, row: &str, column: &str) -> u32 {
-        self.rows.get(row).and_then(|r| r.get(column)).copied().unwrap_or(0)
+        self.rows
+            .get(row)
+            .and_then(|r| r.get(column))
+            .copied()
+            .unwrap_or(0)
     }
 
     fn print(&self, columns: &[&str]) {
@@ -230,7 +237,8 @@ async fn call_attendees(
     if let Some(g) = group {
         req.metadata_mut().insert(
             "x-user-group",
-            g.parse().map_err(|_| tonic::Status::internal("bad group"))?,
+            g.parse()
+                .map_err(|_| tonic::Status::internal("bad group"))?,
         );
     }
     Ok(client.list(req).await?.into_inner().version)
@@ -255,7 +263,10 @@ async fn main() -> anyhow::Result<()> {
     let v2 = serve_attendees(&mesh, "v2", v2_faults.clone()).await?;
     let sessions = serve_sessions(&mesh, "v1", "attendees:50051").await?;
     let workloads = workloads(&v1, &v2, &sessions);
-    println!("\nattendees v1 on {}, attendees v2 on {}, sessions v1 on {}", v1.addr, v2.addr, sessions.addr);
+    println!(
+        "\nattendees v1 on {}, attendees v2 on {}, sessions v1 on {}",
+        v1.addr, v2.addr, sessions.addr
+    );
     let mut attendees = AttendeesClient::new(MeshChannel::new(&mesh, "attendees:50051")?);
     let mut sessions_client = SessionsClient::new(MeshChannel::new(&mesh, "sessions:50052")?);
 
@@ -265,7 +276,10 @@ async fn main() -> anyhow::Result<()> {
     for _ in 0..200 {
         t.add("attendees", &call_attendees(&mut attendees, None).await?);
     }
-    let reply = sessions_client.list(ListRequest::default()).await?.into_inner();
+    let reply = sessions_client
+        .list(ListRequest::default())
+        .await?
+        .into_inner();
     t.add("sessions", &reply.version);
     t.add("sessions->att", &reply.downstream_version);
     t.print(&["v1", "v2"]);
@@ -273,9 +287,19 @@ async fn main() -> anyhow::Result<()> {
         "  one trace across caller -> sessions -> attendees: {} = {}",
         reply.trace_id, reply.downstream_trace_id
     );
-    ensure!(t.get("attendees", "v1") == 200, "step 1: not all requests went to v1");
-    ensure!(reply.downstream_version == "v1", "step 1: sessions reached attendees {}", reply.downstream_version);
-    ensure!(!reply.trace_id.is_empty() && reply.trace_id == reply.downstream_trace_id, "step 1: the trace broke between hops");
+    ensure!(
+        t.get("attendees", "v1") == 200,
+        "step 1: not all requests went to v1"
+    );
+    ensure!(
+        reply.downstream_version == "v1",
+        "step 1: sessions reached attendees {}",
+        reply.downstream_version
+    );
+    ensure!(
+        !reply.trace_id.is_empty() && reply.trace_id == reply.downstream_trace_id,
+        "step 1: the trace broke between hops"
+    );
 
     println!("\nStep 2: `x-user-group: beta` to v2, everyone else to v1");
     apply(&mesh, &workloads, STEP2_BETA)?;
@@ -285,7 +309,10 @@ async fn main() -> anyhow::Result<()> {
         t.add(group, &call_attendees(&mut attendees, Some(group)).await?);
     }
     t.print(&["v1", "v2"]);
-    ensure!(t.get("beta", "v2") == 100 && t.get("regular", "v1") == 100, "step 2: header routing is off");
+    ensure!(
+        t.get("beta", "v2") == 100 && t.get("regular", "v1") == 100,
+        "step 2: header routing is off"
+    );
 
     println!("\nStep 3: a weighted canary, 80/20");
     apply(&mesh, &workloads, STEP3_CANARY)?;
@@ -296,7 +323,10 @@ async fn main() -> anyhow::Result<()> {
     t.print(&["v1", "v2"]);
     let to_v2 = t.get("attendees", "v2");
     // ±5 percentage points around 200 of 1000: about four standard deviations.
-    ensure!((150..=250).contains(&to_v2), "step 3: v2 got {to_v2} of 1000, not about 200");
+    ensure!(
+        (150..=250).contains(&to_v2),
+        "step 3: v2 got {to_v2} of 1000, not about 200"
+    );
 
     println!("\nStep 4: v2 fails every other request; retries hide it");
     apply(&mesh, &workloads, STEP4_RETRIES)?;
@@ -311,8 +341,14 @@ async fn main() -> anyhow::Result<()> {
     }
     t.print(&["v1", "v2", "Unavailable"]);
     let failed = t.get("failed", "Unavailable");
-    println!("  v2 saw {} attempts; the caller saw {failed} failures", v2_faults.requests_seen() - seen_before);
-    ensure!(failed == 0, "step 4: {failed} failures got past the retries");
+    println!(
+        "  v2 saw {} attempts; the caller saw {failed} failures",
+        v2_faults.requests_seen() - seen_before
+    );
+    ensure!(
+        failed == 0,
+        "step 4: {failed} failures got past the retries"
+    );
 
     println!("  ... now v2 fails everything, under a budget of 20 % extra load");
     apply(&mesh, &workloads, STEP4_BUDGET)?;
@@ -332,27 +368,49 @@ async fn main() -> anyhow::Result<()> {
     let v2_attempts = v2_faults.requests_seen() - seen_before;
     // Every attempt beyond the n requests is a retry.
     let retries = served_v1 + v2_attempts - n;
-    println!("  {n} requests cost {retries} retries ({:.0} % extra load)", retries as f64 * 100.0 / n as f64);
-    ensure!(retries as f64 <= 0.2 * n as f64 + 20.0, "step 4: the budget let {retries} retries through");
-    ensure!(t.get("failed", "Unavailable") > 0, "step 4: with the budget spent, failures must show");
+    println!(
+        "  {n} requests cost {retries} retries ({:.0} % extra load)",
+        retries as f64 * 100.0 / n as f64
+    );
+    ensure!(
+        retries as f64 <= 0.2 * n as f64 + 20.0,
+        "step 4: the budget let {retries} retries through"
+    );
+    ensure!(
+        t.get("failed", "Unavailable") > 0,
+        "step 4: with the budget spent, failures must show"
+    );
     v2_faults.fail_one_in(0);
 
     println!("\nStep 5: a rate limit on sessions: 10 requests a second, bursts of 10");
-    apply(&mesh, &workloads, &format!("{STEP1_SEED}---{STEP5_RATE_LIMIT}"))?;
+    apply(
+        &mesh,
+        &workloads,
+        &format!("{STEP1_SEED}---{STEP5_RATE_LIMIT}"),
+    )?;
     let mut t = Tally::default();
     for _ in 0..50 {
         match sessions_client.list(ListRequest::default()).await {
             Ok(r) => t.add("sessions", &format!("OK ({})", r.into_inner().version)),
             Err(s) => {
-                ensure!(s.message() == "rate limited by sessions-limit", "step 5: unexpected error {s}");
+                ensure!(
+                    s.message() == "rate limited by sessions-limit",
+                    "step 5: unexpected error {s}"
+                );
                 t.add("sessions", &format!("{:?}", s.code()));
             }
         }
     }
     t.print(&["OK (v1)", "ResourceExhausted"]);
     let limited = t.get("sessions", "ResourceExhausted");
-    ensure!(limited > 0 && limited < 50, "step 5: {limited} of 50 refused");
+    ensure!(
+        limited > 0 && limited < 50,
+        "step 5: {limited} of 50 refused"
+    );
 
-    println!("\nEvery step behaved as its policy says ({:?} in all).", started.elapsed());
+    println!(
+        "\nEvery step behaved as its policy says ({:?} in all).",
+        started.elapsed()
+    );
     Ok(())
 }

@@ -197,7 +197,11 @@ async fn bind() -> Result<(TcpListener, SocketAddr), StartError> {
 
 /// Starts `attendees` of `version` on 127.0.0.1, behind the mesh's server
 /// layer.
-pub async fn serve_attendees(mesh: &Mesh, version: &str, faults: Faults) -> Result<Running, StartError> {
+pub async fn serve_attendees(
+    mesh: &Mesh,
+    version: &str,
+    faults: Faults,
+) -> Result<Running, StartError> {
     let (listener, addr) = bind().await?;
     let served = Arc::new(AtomicU64::new(0));
     let service = AttendeesService {

@@ -106,7 +106,14 @@ async fn refused_connection_is_503_naming_the_address() -> anyhow::Result<()> {
         assert_eq!(reply.status, 503, "{:?}: {reply:?}", client.version());
         assert_eq!(reply.headers["x-mesh-error"], "connect");
         assert!(
-            reply.body.contains(&addr.to_string()),
+            reply.body.contains(&format!("connect to {addr} failed")),
+            "{:?}: {}",
+            client.version(),
+            reply.body
+        );
+        // The cause, not just hyper-util's "client error (Connect)".
+        assert!(
+            reply.body.contains("refused"),
             "{:?}: {}",
             client.version(),
             reply.body

@@ -28,7 +28,9 @@ fn limit(burst: u32, path: Option<&str>) -> LocalRateLimit {
 async fn the_limit_is_shared_by_all_connections() -> anyhow::Result<()> {
     let mesh = Mesh::new(Policy::empty());
     let v1 = serve_attendees(&mesh, "v1", Faults::none()).await?;
-    mesh.update(attendees_policy(v1.addr, v1.addr, vec![all_to("v1")]).rate_limit(limit(10, None)))?;
+    mesh.update(
+        attendees_policy(v1.addr, v1.addr, vec![all_to("v1")]).rate_limit(limit(10, None)),
+    )?;
     // Five channels, five separate connections to the one server.
     let mut clients: Vec<_> = (0..5).map(|_| client(&mesh)).collect();
     let (mut ok, mut limited) = (0, 0);
@@ -37,7 +39,11 @@ async fn the_limit_is_shared_by_all_connections() -> anyhow::Result<()> {
             match list(c).await {
                 Ok(_) => ok += 1,
                 Err(status) => {
-                    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "round {round}");
+                    assert_eq!(
+                        status.code(),
+                        tonic::Code::ResourceExhausted,
+                        "round {round}"
+                    );
                     assert_eq!(status.message(), "rate limited by attendees-limit");
                     limited += 1;
                 }
@@ -45,7 +51,11 @@ async fn the_limit_is_shared_by_all_connections() -> anyhow::Result<()> {
         }
     }
     assert_eq!((ok, limited), (10, 20));
-    assert!(mesh.metrics().encode().contains("mesh_server_rate_limited_total"));
+    assert!(
+        mesh.metrics()
+            .encode()
+            .contains("mesh_server_rate_limited_total")
+    );
     Ok(())
 }
 
@@ -61,8 +71,12 @@ async fn a_route_level_limit_spares_other_paths() -> anyhow::Result<()> {
     for _ in 0..5 {
         list(&mut c).await?;
     }
-    c.purge(mesh::conference::pb::ListRequest::default()).await?;
-    let status = c.purge(mesh::conference::pb::ListRequest::default()).await.unwrap_err();
+    c.purge(mesh::conference::pb::ListRequest::default())
+        .await?;
+    let status = c
+        .purge(mesh::conference::pb::ListRequest::default())
+        .await
+        .unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     Ok(())
 }

@@ -34,7 +34,11 @@ async fn retries_hide_a_backend_failing_every_other_request() -> anyhow::Result<
         assert_eq!(list(&mut c).await?.version, "v2");
     }
     // Half the attempts failed, so the backend saw about twice the calls.
-    assert!(faults.requests_seen() >= 199, "seen {}", faults.requests_seen());
+    assert!(
+        faults.requests_seen() >= 199,
+        "seen {}",
+        faults.requests_seen()
+    );
     Ok(())
 }
 
@@ -50,7 +54,11 @@ async fn without_retries_the_failures_reach_the_caller() -> anyhow::Result<()> {
     for _ in 0..100 {
         if let Err(status) = list(&mut c).await {
             assert_eq!(status.code(), tonic::Code::Unavailable);
-            assert!(status.message().contains("injected failure"), "{}", status.message());
+            assert!(
+                status.message().contains("injected failure"),
+                "{}",
+                status.message()
+            );
             failed += 1;
         }
     }
@@ -74,10 +82,16 @@ async fn an_exhausted_budget_caps_the_extra_load() -> anyhow::Result<()> {
     mesh.update(attendees_policy(v2.addr, v2.addr, vec![route]))?;
     let mut c = client(&mesh);
     for _ in 0..200 {
-        assert_eq!(list(&mut c).await.unwrap_err().code(), tonic::Code::Unavailable);
+        assert_eq!(
+            list(&mut c).await.unwrap_err().code(),
+            tonic::Code::Unavailable
+        );
     }
     let seen = faults.requests_seen();
-    assert!((200..=220).contains(&seen), "backend saw {seen} attempts for 200 requests");
+    assert!(
+        (200..=220).contains(&seen),
+        "backend saw {seen} attempts for 200 requests"
+    );
     let metrics = mesh.metrics().encode();
     assert!(metrics.contains("mesh_client_retries_total"), "{metrics}");
     Ok(())

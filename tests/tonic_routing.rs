@@ -98,7 +98,10 @@ async fn a_path_match_routes_one_method_elsewhere() -> anyhow::Result<()> {
         ],
     ))?;
     let mut c = client(&mesh);
-    assert_eq!(c.purge(ListRequest::default()).await?.into_inner().version, "v2");
+    assert_eq!(
+        c.purge(ListRequest::default()).await?.into_inner().version,
+        "v2"
+    );
     assert_eq!(list(&mut c).await?.version, "v1");
     Ok(())
 }
@@ -108,7 +111,8 @@ async fn round_robin_alternates_between_endpoints() -> anyhow::Result<()> {
     let mesh = Mesh::new(mesh::policy::Policy::empty());
     let v1 = serve_attendees(&mesh, "v1", Faults::none()).await?;
     let v2 = serve_attendees(&mesh, "v2", Faults::none()).await?;
-    let svc = support::attendees(v1.addr, v2.addr).load_balancer(mesh::policy::LoadBalancer::RoundRobin);
+    let svc =
+        support::attendees(v1.addr, v2.addr).load_balancer(mesh::policy::LoadBalancer::RoundRobin);
     mesh.update(mesh::policy::Policy::builder().service(svc))?;
     let mut c = client(&mesh);
     let mut versions = Vec::new();

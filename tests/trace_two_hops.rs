@@ -13,7 +13,9 @@ use opentelemetry::trace::{
     FutureExt, SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
 };
 
-async fn conference(mesh: &Mesh) -> anyhow::Result<(mesh::conference::Running, mesh::conference::Running)> {
+async fn conference(
+    mesh: &Mesh,
+) -> anyhow::Result<(mesh::conference::Running, mesh::conference::Running)> {
     let attendees = serve_attendees(mesh, "v1", Faults::none()).await?;
     let sessions = serve_sessions(mesh, "v1", "attendees:50051").await?;
     mesh.update(
@@ -43,8 +45,16 @@ async fn the_callers_trace_reaches_the_second_hop() -> anyhow::Result<()> {
         .with_context(cx)
         .await?
         .into_inner();
-    assert_eq!(reply.trace_id, trace_id.to_string(), "sessions runs in the caller's trace");
-    assert_eq!(reply.downstream_trace_id, trace_id.to_string(), "attendees too");
+    assert_eq!(
+        reply.trace_id,
+        trace_id.to_string(),
+        "sessions runs in the caller's trace"
+    );
+    assert_eq!(
+        reply.downstream_trace_id,
+        trace_id.to_string(),
+        "attendees too"
+    );
     Ok(())
 }
 
@@ -57,6 +67,9 @@ async fn a_caller_without_a_trace_starts_one_that_both_hops_share() -> anyhow::R
     let second = sessions.list(ListRequest::default()).await?.into_inner();
     assert_eq!(first.trace_id.len(), 32, "{first:?}");
     assert_eq!(first.trace_id, first.downstream_trace_id);
-    assert_ne!(first.trace_id, second.trace_id, "each call is its own trace");
+    assert_ne!(
+        first.trace_id, second.trace_id,
+        "each call is its own trace"
+    );
     Ok(())
 }

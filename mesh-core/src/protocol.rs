@@ -279,13 +279,17 @@ mod tests {
     #[test]
     fn grpc_classification_reads_trailers_only_status() {
         let mut res = Response::new(());
-        res.headers_mut().insert("grpc-status", HeaderValue::from(14));
+        res.headers_mut()
+            .insert("grpc-status", HeaderValue::from(14));
         assert_eq!(Protocol::Grpc.classify(&res), Outcome::Grpc(14));
         let res = Response::new(());
         assert_eq!(Protocol::Grpc.classify(&res), Outcome::GrpcInTrailers);
         let mut res = Response::new(());
         *res.status_mut() = StatusCode::BAD_GATEWAY;
-        assert_eq!(Protocol::Grpc.classify(&res), Outcome::Grpc(code::UNAVAILABLE));
+        assert_eq!(
+            Protocol::Grpc.classify(&res),
+            Outcome::Grpc(code::UNAVAILABLE)
+        );
     }
 
     #[test]
@@ -294,11 +298,16 @@ mod tests {
             policy: "sessions-limit".into(),
             retry_after: Duration::from_millis(1200),
         };
-        let res: Response<MeshBody<http_body_util::Empty<Bytes>>> = Protocol::Http.local_reply(&err);
+        let res: Response<MeshBody<http_body_util::Empty<Bytes>>> =
+            Protocol::Http.local_reply(&err);
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(res.headers()[http::header::RETRY_AFTER], "2");
-        let res: Response<MeshBody<http_body_util::Empty<Bytes>>> = Protocol::Grpc.local_reply(&err);
+        let res: Response<MeshBody<http_body_util::Empty<Bytes>>> =
+            Protocol::Grpc.local_reply(&err);
         assert_eq!(res.headers()["grpc-status"], "8");
-        assert_eq!(res.headers()["grpc-message"], "rate limited by sessions-limit");
+        assert_eq!(
+            res.headers()["grpc-message"],
+            "rate limited by sessions-limit"
+        );
     }
 }

@@ -14,7 +14,9 @@ type Stack = ClientStack<Http2Connector, Body>;
 
 /// A target that is not a valid `host[:port]`.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid mesh target {target:?}: expected host[:port], such as \"attendees:50051\" ({source})")]
+#[error(
+    "invalid mesh target {target:?}: expected host[:port], such as \"attendees:50051\" ({source})"
+)]
 pub struct InvalidTarget {
     target: String,
     #[source]
@@ -58,10 +60,12 @@ impl MeshChannel {
         target: &str,
         settings: ConnectSettings,
     ) -> Result<Self, InvalidTarget> {
-        let authority = target.parse::<Authority>().map_err(|source| InvalidTarget {
-            target: target.to_owned(),
-            source,
-        })?;
+        let authority = target
+            .parse::<Authority>()
+            .map_err(|source| InvalidTarget {
+                target: target.to_owned(),
+                source,
+            })?;
         Ok(Self {
             stack: client_stack(mesh, target, Protocol::Grpc, Http2Connector::new(settings)),
             authority,

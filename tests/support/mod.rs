@@ -5,11 +5,11 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use mesh::Mesh;
 use mesh::conference::pb::attendees_client::AttendeesClient;
 use mesh::conference::pb::{ListReply, ListRequest};
 use mesh::policy::{Destination, Endpoint, PolicyBuilder, Route, Service};
 use mesh::tonic::MeshChannel;
-use mesh::Mesh;
 
 /// Polls `check` until it returns true, for up to ten seconds of real time:
 /// for convergence that happens in the background. Not a timing assertion:
@@ -49,7 +49,10 @@ pub fn attendees_policy(v1: SocketAddr, v2: SocketAddr, routes: Vec<Route>) -> P
 
 /// Everything to one subset.
 pub fn all_to(subset: &str) -> Route {
-    Route::to(format!("all-{subset}"), Destination::new("attendees").subset(subset))
+    Route::to(
+        format!("all-{subset}"),
+        Destination::new("attendees").subset(subset),
+    )
 }
 
 /// A generated client over the mesh.

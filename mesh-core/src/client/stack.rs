@@ -15,9 +15,8 @@ use crate::transport::Connector;
 
 /// The outbound stack for requests with body `B` over connector `C`,
 /// outermost first (see [`client_stack`]).
-pub type ClientStack<C, B> = ClientTrace<
-    LocalReply<Route<ClientMetrics<Deadline<Retry<Balance<C, RetryBody<B>>>>>>>,
->;
+pub type ClientStack<C, B> =
+    ClientTrace<LocalReply<Route<ClientMetrics<Deadline<Retry<Balance<C, RetryBody<B>>>>>>>>;
 
 /// Builds the outbound stack for `target` (a host, optionally with a port).
 ///
@@ -36,7 +35,12 @@ pub type ClientStack<C, B> = ClientTrace<
 /// 6. retry: inside the deadline, which it never retries past;
 /// 7. load balancer and transport: per attempt, so a retry may go to
 ///    another endpoint.
-pub fn client_stack<C, B>(mesh: &Mesh, target: &str, protocol: Protocol, connector: C) -> ClientStack<C, B>
+pub fn client_stack<C, B>(
+    mesh: &Mesh,
+    target: &str,
+    protocol: Protocol,
+    connector: C,
+) -> ClientStack<C, B>
 where
     C: Connector<RetryBody<B>>,
 {

@@ -49,7 +49,9 @@ pub enum PolicyError {
         hint: String,
     },
     /// A route names a subset its service does not have.
-    #[error("{table}: route {route:?} sends to subset {subset:?} of {host:?}, which has no such subset{hint}")]
+    #[error(
+        "{table}: route {route:?} sends to subset {subset:?} of {host:?}, which has no such subset{hint}"
+    )]
     UnknownSubset {
         /// The route table.
         table: String,
@@ -104,7 +106,10 @@ pub enum PolicyError {
 
 /// ` (did you mean "x"?)` when one of `candidates` is close to `wrong`, or
 /// the empty string.
-pub(crate) fn did_you_mean<'a>(wrong: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn did_you_mean<'a>(
+    wrong: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> String {
     crate::suggest::closest(wrong, candidates)
         .map(|c| format!(" (did you mean {c:?}?)"))
         .unwrap_or_default()

@@ -85,7 +85,11 @@ impl Policy {
         self.services
             .iter()
             .find(|s| s.service.host == host)
-            .or_else(|| self.services.iter().find(|s| same_host(&s.service.host, host)))
+            .or_else(|| {
+                self.services
+                    .iter()
+                    .find(|s| same_host(&s.service.host, host))
+            })
     }
 
     /// The service a host names (exactly, or by short name).
@@ -108,7 +112,7 @@ impl Policy {
     /// The index into [`Policy::route_tables`] of the table for `host` (a
     /// port suffix is ignored).
     pub fn route_table_index(&self, host: &str) -> Option<usize> {
-        let host = host.split(':').next().unwrap_or(host);
+        let host = strip_port(host);
         let tables = &self.tables;
         tables
             .iter()
@@ -196,7 +200,10 @@ impl PolicyBuilder {
         }
         for svc in &services {
             let host = &svc.service.host;
-            if !tables.iter().any(|t| t.hosts.iter().any(|h| same_host(h, host))) {
+            if !tables
+                .iter()
+                .any(|t| t.hosts.iter().any(|h| same_host(h, host)))
+            {
                 tables.push(Arc::new(RouteTable {
                     name: format!("{host} (default)"),
                     hosts: vec![host.clone()],
@@ -212,6 +219,21 @@ impl PolicyBuilder {
             tables,
             rate_limits: self.rate_limits,
         })
+    }
+}
+
+/// The host part of `host[:port]`, brackets and all for IPv6 (`[::1]`).
+fn strip_port(authority: &str) -> &str {
+    if authority.starts_with('[') {
+        return authority
+            .find(']')
+            .map_or(authority, |end| &authority[..=end]);
+    }
+    match authority.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
+        _ => authority,
     }
 }
 
@@ -266,12 +288,19 @@ fn validate_table(table: &RouteTable, services: &[ResolvedService]) -> Result<()
             let svc = services
                 .iter()
                 .find(|s| s.service.host == dest.host)
-                .or_else(|| services.iter().find(|s| same_host(&s.service.host, &dest.host)))
+                .or_else(|| {
+                    services
+                        .iter()
+                        .find(|s| same_host(&s.service.host, &dest.host))
+                })
                 .ok_or_else(|| PolicyError::UnknownService {
                     table: table.name.clone(),
                     route: route.name.clone(),
                     host: dest.host.clone(),
-                    hint: did_you_mean(&dest.host, services.iter().map(|s| s.service.host.as_str())),
+                    hint: did_you_mean(
+                        &dest.host,
+                        services.iter().map(|s| s.service.host.as_str()),
+                    ),
                 })?;
             if let Some(subset) = &dest.subset {
                 if !svc.subsets.contains_key(subset) {
@@ -306,7 +335,9 @@ fn validate_table(table: &RouteTable, services: &[ResolvedService]) -> Result<()
                 return Err(bad("per-try timeout must be positive"));
             }
             if retry.backoff.base.is_zero() || retry.backoff.max < retry.backoff.base {
-                return Err(bad("backoff needs a positive base no larger than its maximum"));
+                return Err(bad(
+                    "backoff needs a positive base no larger than its maximum",
+                ));
             }
         }
     }
@@ -355,6 +386,19 @@ mod tests {
             .endpoints(&Destination::new("attendees.default.svc.cluster.local"))
             .unwrap();
         assert_eq!(all.endpoints.len(), 2);
+    }
+
+    #[test]
+    fn ports_are_stripped_from_targets_including_ipv6() {
+        assert_eq!(strip_port("attendees:50051"), "attendees");
+        assert_eq!(strip_port("attendees"), "attendees");
+        assert_eq!(strip_port("[::1]:8080"), "[::1]");
+        assert_eq!(strip_port("[::1]"), "[::1]");
+        let p = Policy::builder()
+            .service(Service::new("[::1]"))
+            .build()
+            .unwrap();
+        assert!(p.route_table("[::1]:8080").is_some());
     }
 
     #[test]

@@ -159,9 +159,18 @@ mod tests {
 
     #[test]
     fn short_and_long_names_are_the_same_host() {
-        assert!(same_host("attendees", "attendees.default.svc.cluster.local"));
-        assert!(same_host("attendees.default.svc.cluster.local", "attendees"));
-        assert!(!same_host("attendees", "sessions.default.svc.cluster.local"));
+        assert!(same_host(
+            "attendees",
+            "attendees.default.svc.cluster.local"
+        ));
+        assert!(same_host(
+            "attendees.default.svc.cluster.local",
+            "attendees"
+        ));
+        assert!(!same_host(
+            "attendees",
+            "sessions.default.svc.cluster.local"
+        ));
         assert!(!same_host(
             "attendees.a.svc.cluster.local",
             "attendees.b.svc.cluster.local"

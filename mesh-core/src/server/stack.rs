@@ -43,7 +43,8 @@ impl<S> Layer<S> for ServerLayer {
     type Service = ServerStack<S>;
 
     fn layer(&self, inner: S) -> ServerStack<S> {
-        let metrics = ServerMetricsLayer::new(self.mesh.clone(), &self.service, self.protocol).layer(inner);
+        let metrics =
+            ServerMetricsLayer::new(self.mesh.clone(), &self.service, self.protocol).layer(inner);
         let trace = ServerTraceLayer::new(&self.service).layer(metrics);
         RateLimitLayer::new(self.mesh.clone(), &self.service, self.protocol).layer(trace)
     }

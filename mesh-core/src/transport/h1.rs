@@ -115,9 +115,20 @@ where
         Box::pin(async move {
             sent.await.map_err(|e| {
                 if e.is_connect() {
-                    MeshError::Connect {
-                        endpoint: addr,
-                        source: e.into(),
+                    // hyper-util's message is only "client error (Connect)";
+                    // the connector's own error says what happened.
+                    let cause =
+                        std::iter::successors(std::error::Error::source(&e), |s| s.source())
+                            .find_map(|s| s.downcast_ref::<MeshError>());
+                    match cause {
+                        Some(MeshError::Connect { source, .. }) => MeshError::Connect {
+                            endpoint: addr,
+                            source: source.to_string().into(),
+                        },
+                        _ => MeshError::Connect {
+                            endpoint: addr,
+                            source: e.into(),
+                        },
                     }
                 } else {
                     MeshError::Transport {

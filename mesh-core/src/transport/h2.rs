@@ -93,7 +93,10 @@ where
     /// The open connection, or `None` if there is none or it has closed.
     fn open(&self) -> Option<SendRequest<B>> {
         let guard = self.sender.load();
-        guard.as_ref().filter(|s| !s.is_closed()).map(|s| (**s).clone())
+        guard
+            .as_ref()
+            .filter(|s| !s.is_closed())
+            .map(|s| (**s).clone())
     }
 
     /// The open connection, connecting first if needed.
@@ -154,10 +157,13 @@ where
                     // once more.
                     Some(req) => {
                         let mut sender = shared.sender().await?;
-                        sender.send_request(req).await.map_err(|e| MeshError::Transport {
-                            endpoint: addr,
-                            source: e.into(),
-                        })
+                        sender
+                            .send_request(req)
+                            .await
+                            .map_err(|e| MeshError::Transport {
+                                endpoint: addr,
+                                source: e.into(),
+                            })
                     }
                     None => Err(MeshError::Transport {
                         endpoint: addr,

@@ -88,7 +88,9 @@ impl EndpointLoad {
     /// A connect failed: keep away for a while, longer each time in a row.
     pub(crate) fn connect_failed(&self, now: Instant) {
         let n = self.failed_connects.fetch_add(1, Ordering::Relaxed).min(6);
-        let wait = CONNECT_BACKOFF.saturating_mul(1 << n).min(MAX_CONNECT_BACKOFF);
+        let wait = CONNECT_BACKOFF
+            .saturating_mul(1 << n)
+            .min(MAX_CONNECT_BACKOFF);
         // ±20 % jitter, as gRPC's connection backoff, so that clients that
         // lost an endpoint together do not come back together.
         let wait = wait.mul_f64(0.8 + 0.4 * fastrand::f64());
@@ -120,7 +122,10 @@ mod tests {
         assert_eq!(load.cost(), 100_000_000.0, "a peak is taken as it is");
         tokio::time::advance(Duration::from_millis(100)).await;
         load.observe(Duration::from_millis(1), Instant::now());
-        assert!(load.cost() > 90_000_000.0, "one fast response does not erase it");
+        assert!(
+            load.cost() > 90_000_000.0,
+            "one fast response does not erase it"
+        );
         assert!(load.cost() > low);
     }
 

@@ -65,8 +65,9 @@ impl<C: Connector<B>, B> Balance<C, B> {
     }
 
     fn pooled(&self, e: &Endpoint, decision: &RouteDecision) -> Arc<PooledEndpoint<C::Endpoint>> {
-        self.pool
-            .get(e, decision.snapshot().policy(), |addr| self.connector.endpoint(addr))
+        self.pool.get(e, decision.snapshot().policy(), |addr| {
+            self.connector.endpoint(addr)
+        })
     }
 
     /// Chooses an endpoint that is not in connect backoff, or `None`.
@@ -126,8 +127,9 @@ where
             return FailOr::fail(MeshError::NoRoute {
                 target: String::new(),
                 path: req.uri().path().to_owned(),
-                detail: " (the request was not routed; the balancer needs the route layer above it)"
-                    .to_owned(),
+                detail:
+                    " (the request was not routed; the balancer needs the route layer above it)"
+                        .to_owned(),
             });
         };
         let dest = decision.destination();

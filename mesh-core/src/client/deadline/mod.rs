@@ -106,7 +106,10 @@ mod tests {
         route.timeout = timeout;
         Mesh::new(
             Policy::builder()
-                .service(crate::policy::Service::new("svc").endpoint(Endpoint::new("127.0.0.1:1".parse().unwrap())))
+                .service(
+                    crate::policy::Service::new("svc")
+                        .endpoint(Endpoint::new("127.0.0.1:1".parse().unwrap())),
+                )
                 .routes("svc", [route])
                 .build()
                 .unwrap(),
@@ -115,14 +118,25 @@ mod tests {
 
     /// A destination that answers after `delay`, reporting the deadline it
     /// was given.
-    fn slow(delay: Duration) -> impl Service<Request<()>, Response = Option<RequestDeadline>, Error = MeshError, Future = impl Send> + Clone {
+    fn slow(
+        delay: Duration,
+    ) -> impl Service<
+        Request<()>,
+        Response = Option<RequestDeadline>,
+        Error = MeshError,
+        Future = impl Send,
+    > + Clone {
         service_fn(move |req: Request<()>| async move {
             tokio::time::sleep(delay).await;
             Ok::<_, MeshError>(req.extensions().get::<RequestDeadline>().copied())
         })
     }
 
-    fn stack<S: Clone>(mesh: &Mesh, inner: S, protocol: Protocol) -> crate::client::route::Route<Deadline<S>> {
+    fn stack<S: Clone>(
+        mesh: &Mesh,
+        inner: S,
+        protocol: Protocol,
+    ) -> crate::client::route::Route<Deadline<S>> {
         RouteLayer::new(mesh.clone(), "svc").layer(DeadlineLayer::new(protocol).layer(inner))
     }
 
@@ -134,7 +148,10 @@ mod tests {
             .oneshot(req)
             .await
             .unwrap_err();
-        assert!(matches!(err, MeshError::DeadlineExceeded { clamped: false, .. }), "{err}");
+        assert!(
+            matches!(err, MeshError::DeadlineExceeded { clamped: false, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("route r"), "{err}");
     }
 
@@ -162,7 +179,10 @@ mod tests {
             .oneshot(req)
             .await
             .unwrap_err();
-        assert!(matches!(err, MeshError::DeadlineExceeded { clamped: true, .. }), "{err}");
+        assert!(
+            matches!(err, MeshError::DeadlineExceeded { clamped: true, .. }),
+            "{err}"
+        );
         assert!(err.to_string().contains("clamped"), "{err}");
     }
 

@@ -203,12 +203,16 @@ mod tests {
     #[tokio::test]
     async fn a_body_still_streaming_is_passed_on_whole() {
         let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, std::io::Error>>(4);
-        tx.send(Ok(Frame::data(Bytes::from_static(b"a")))).await.unwrap();
+        tx.send(Ok(Frame::data(Bytes::from_static(b"a"))))
+            .await
+            .unwrap();
         let stream = tokio_stream_from(rx);
         let Buffering::Streaming(body) = buffer(StreamBody::new(stream)) else {
             panic!("an open stream cannot be buffered");
         };
-        tx.send(Ok(Frame::data(Bytes::from_static(b"b")))).await.unwrap();
+        tx.send(Ok(Frame::data(Bytes::from_static(b"b"))))
+            .await
+            .unwrap();
         drop(tx);
         assert_eq!(body.collect().await.unwrap().to_bytes(), "ab");
     }

@@ -46,7 +46,10 @@ impl Budget {
     }
 
     fn now_secs(&self) -> u64 {
-        Instant::now().saturating_duration_since(self.start).as_secs() + 1
+        Instant::now()
+            .saturating_duration_since(self.start)
+            .as_secs()
+            + 1
     }
 
     fn slot(&self, now: u64) -> &Slot {
@@ -138,7 +141,10 @@ mod tests {
             b.deposit();
         }
         tokio::time::advance(Duration::from_secs(11)).await;
-        assert!(!b.withdraw(), "deposits older than the window no longer count");
+        assert!(
+            !b.withdraw(),
+            "deposits older than the window no longer count"
+        );
         b.deposit();
         assert!(b.withdraw());
     }

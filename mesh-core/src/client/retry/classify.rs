@@ -47,7 +47,8 @@ pub(super) fn is_retryable<B>(
         }
         Err(MeshError::PerTryTimeout { .. }) => {
             http_on(policy, &[GatewayError, ServerError])
-                || (protocol == Protocol::Grpc && grpc_on(policy, GrpcRetryOn::DeadlineExceeded.code()))
+                || (protocol == Protocol::Grpc
+                    && grpc_on(policy, GrpcRetryOn::DeadlineExceeded.code()))
         }
         Err(_) => false,
     }

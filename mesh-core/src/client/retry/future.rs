@@ -175,7 +175,12 @@ where
                         .and_then(|r| r.per_try_timeout)
                         .map(|t| Instant::now() + t);
                     let mut head = clone_head(this.head);
-                    set_grpc_timeout(&mut head.headers, *this.protocol, this.deadline.as_ref(), ends);
+                    set_grpc_timeout(
+                        &mut head.headers,
+                        *this.protocol,
+                        this.deadline.as_ref(),
+                        ends,
+                    );
                     let req = Request::from_parts(head, this.body.replay());
                     this.attempt.set(Some(this.service.call(req)));
                     *this.timer_armed = ends.is_some();

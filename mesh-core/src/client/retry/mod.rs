@@ -50,7 +50,11 @@ fn set_grpc_timeout(
     if protocol != Protocol::Grpc {
         return;
     }
-    let Some(end) = [deadline.map(|d| d.at), attempt_ends].into_iter().flatten().min() else {
+    let Some(end) = [deadline.map(|d| d.at), attempt_ends]
+        .into_iter()
+        .flatten()
+        .min()
+    else {
         return;
     };
     let left = end.saturating_duration_since(Instant::now());
@@ -83,7 +87,9 @@ where
         let Some(decision) = decision.filter(|d| d.route().retry.is_some()) else {
             let (mut head, body) = req.into_parts();
             set_grpc_timeout(&mut head.headers, self.protocol, deadline.as_ref(), None);
-            return ResponseFuture::once(inner.call(Request::from_parts(head, RetryBody::streaming(body))));
+            return ResponseFuture::once(
+                inner.call(Request::from_parts(head, RetryBody::streaming(body))),
+            );
         };
         if let Some(budget) = decision.retry_budget() {
             budget.deposit();

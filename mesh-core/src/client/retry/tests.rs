@@ -55,7 +55,12 @@ fn flaky(
     service_fn(move |req: Request<RetryBody<Full<Bytes>>>| {
         let n = calls.fetch_add(1, Ordering::SeqCst);
         async move {
-            let body = req.into_body().collect().await.map_err(MeshError::Body)?.to_bytes();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map_err(MeshError::Body)?
+                .to_bytes();
             let mut res = Response::new(body);
             if n < failures {
                 *res.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
@@ -65,12 +70,18 @@ fn flaky(
     })
 }
 
-fn stack<S>(mesh: &Mesh, inner: S, protocol: Protocol) -> impl Service<Request<Full<Bytes>>, Response = Response<Bytes>, Error = MeshError>
+fn stack<S>(
+    mesh: &Mesh,
+    inner: S,
+    protocol: Protocol,
+) -> impl Service<Request<Full<Bytes>>, Response = Response<Bytes>, Error = MeshError>
 where
-    S: Service<Request<RetryBody<Full<Bytes>>>, Response = Response<Bytes>, Error = MeshError> + Clone,
+    S: Service<Request<RetryBody<Full<Bytes>>>, Response = Response<Bytes>, Error = MeshError>
+        + Clone,
 {
     RouteLayer::new(mesh.clone(), "svc").layer(
-        DeadlineLayer::new(protocol).layer(RetryLayer::new(mesh.clone(), "svc", protocol).layer(inner)),
+        DeadlineLayer::new(protocol)
+            .layer(RetryLayer::new(mesh.clone(), "svc", protocol).layer(inner)),
     )
 }
 
@@ -92,7 +103,11 @@ async fn failed_attempts_are_retried_with_the_same_body() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.body(), "payload");
     assert_eq!(calls.load(Ordering::SeqCst), 3);
-    assert!(mesh.metrics().encode().contains("mesh_client_retries_total"));
+    assert!(
+        mesh.metrics()
+            .encode()
+            .contains("mesh_client_retries_total")
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -104,7 +119,11 @@ async fn attempts_are_capped() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(calls.load(Ordering::SeqCst), 3, "one attempt and two retries");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "one attempt and two retries"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -156,7 +175,11 @@ async fn no_retry_starts_past_the_deadline() {
         .oneshot(request(""))
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "the failure, not a timeout");
+    assert_eq!(
+        res.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the failure, not a timeout"
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
@@ -201,5 +224,8 @@ async fn grpc_attempts_carry_the_time_left() {
     let seen = seen.lock().unwrap();
     let value = seen[0].as_ref().expect("grpc-timeout is set");
     let left = crate::protocol::decode_grpc_timeout(value).unwrap();
-    assert!(left <= Duration::from_secs(2) && left > Duration::from_millis(1900), "{left:?}");
+    assert!(
+        left <= Duration::from_secs(2) && left > Duration::from_millis(1900),
+        "{left:?}"
+    );
 }

@@ -17,7 +17,12 @@ pub struct RouteDecision {
 }
 
 impl RouteDecision {
-    pub(crate) fn new(snapshot: Arc<Snapshot>, table: usize, route: usize, destination: usize) -> Self {
+    pub(crate) fn new(
+        snapshot: Arc<Snapshot>,
+        table: usize,
+        route: usize,
+        destination: usize,
+    ) -> Self {
         Self {
             snapshot,
             table,

@@ -123,21 +123,21 @@ mod tests {
         Mesh::new(policy)
     }
 
-    /// A stand-in for the inner layers that reports the decision.
-    fn echo() -> impl Service<
-        Request<()>,
-        Response = (String, Option<String>),
-        Error = MeshError,
-        Future = std::future::Ready<Result<(String, Option<String>), MeshError>>,
-    > + Clone {
-        tower::service_fn(|req: Request<()>| {
-            let d = req.extensions().get::<RouteDecision>().unwrap();
-            std::future::ready(Ok((d.route().name.clone(), d.destination().subset.clone())))
-        })
-    }
+    type Seen = (String, Option<String>);
 
-    fn route(mesh: &Mesh, target: &str) -> Route<impl Service<Request<()>, Response = (String, Option<String>), Error = MeshError, Future = std::future::Ready<Result<(String, Option<String>), MeshError>>> + Clone> {
-        RouteLayer::new(mesh.clone(), target).layer_service(echo())
+    /// Routes for `target` over a stand-in for the inner layers that
+    /// reports the route and subset it was given.
+    fn route(
+        mesh: &Mesh,
+        target: &str,
+    ) -> impl Service<Request<()>, Response = Seen, Error = MeshError> {
+        RouteLayer::new(mesh.clone(), target).layer_service(tower::service_fn(|req: Request<()>| {
+            let d = req.extensions().get::<RouteDecision>().cloned();
+            async move {
+                let d = d.expect("the route layer adds its decision");
+                Ok::<Seen, MeshError>((d.route().name.clone(), d.destination().subset.clone()))
+            }
+        }))
     }
 
     #[tokio::test]

@@ -40,7 +40,8 @@ impl Limiter {
 
     /// Whether the policy covers a request for `path` to service `host`.
     pub fn applies(&self, host: &str, path: &str) -> bool {
-        same_host(&self.policy.host, host) && self.policy.path.as_ref().is_none_or(|m| m.matches(path))
+        same_host(&self.policy.host, host)
+            && self.policy.path.as_ref().is_none_or(|m| m.matches(path))
     }
 
     /// Takes a token, or says how long until one is free.
@@ -83,7 +84,10 @@ mod tests {
     #[test]
     fn applies_by_host_and_path() {
         let l = limiter(1, Some("/conference.Sessions/"));
-        assert!(l.applies("sessions.default.svc.cluster.local", "/conference.Sessions/List"));
+        assert!(l.applies(
+            "sessions.default.svc.cluster.local",
+            "/conference.Sessions/List"
+        ));
         assert!(!l.applies("sessions", "/grpc.health.v1.Health/Check"));
         assert!(!l.applies("attendees", "/conference.Sessions/List"));
     }
