@@ -114,3 +114,34 @@ async fn a_dead_endpoint_is_retried_onto_a_live_one() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test]
+async fn no_attempt_starts_past_the_deadline() -> anyhow::Result<()> {
+    let mesh = Mesh::new(Policy::empty());
+    let faults = Faults::none();
+    faults.hang();
+    let v2 = serve_attendees(&mesh, "v2", faults.clone()).await?;
+    // Each attempt may take 200 ms and there could be five of them, but the
+    // route has 300 ms in all: the first attempt is cut by its per-try
+    // timeout, a second starts, and the deadline ends it. No third.
+    let mut retry = retry_on_unavailable(4, RetryBudget::default());
+    retry.grpc_on.push(GrpcRetryOn::DeadlineExceeded);
+    retry.per_try_timeout = Some(Duration::from_millis(200));
+    let route = all_to("v2")
+        .retry(retry)
+        .timeout(Duration::from_millis(300));
+    mesh.update(attendees_policy(v2.addr, v2.addr, vec![route]))?;
+    let status = list(&mut client(&mesh)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded);
+    assert!(
+        status.message().contains("route all-v2"),
+        "{}",
+        status.message()
+    );
+    let seen = faults.requests_seen();
+    assert!(
+        (1..=2).contains(&seen),
+        "{seen} attempts reached the backend"
+    );
+    Ok(())
+}

@@ -229,3 +229,47 @@ async fn grpc_attempts_carry_the_time_left() {
         "{left:?}"
     );
 }
+
+/// The retry layer waits for the inner service to be ready before each
+/// attempt, and never sends on a clone that was not polled ready.
+#[tokio::test(start_paused = true)]
+async fn each_attempt_waits_for_readiness() {
+    use tokio_test::{assert_pending, assert_ready_ok, task};
+    use tower_test::mock;
+
+    let (inner, mut handle) = mock::pair::<Request<RetryBody<Full<Bytes>>>, Response<Bytes>>();
+    let inner = inner.map_err(MeshError::Body as fn(crate::error::BoxError) -> MeshError);
+    let mesh = mesh(policy(1), None);
+    let mut svc = stack(&mesh, inner, Protocol::Http);
+
+    handle.allow(1);
+    let mut ready = task::spawn(svc.ready());
+    assert_ready_ok!(ready.poll());
+    drop(ready);
+    let mut response = task::spawn(svc.call(request("body")));
+    assert_pending!(response.poll());
+
+    let (req, send) = handle.next_request().await.expect("first attempt");
+    assert_eq!(req.into_body().collect().await.unwrap().to_bytes(), "body");
+    let mut unavailable = Response::new(Bytes::new());
+    *unavailable.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    send.send_response(unavailable);
+
+    // The attempt fails; the retry waits out its backoff, then finds the
+    // inner service without capacity: it must wait rather than call it.
+    assert_pending!(response.poll());
+    tokio::time::advance(Duration::from_millis(200)).await;
+    assert_pending!(response.poll());
+    {
+        let mut next = task::spawn(handle.next_request());
+        assert_pending!(next.poll(), "no attempt without readiness");
+    }
+
+    handle.allow(1);
+    assert_pending!(response.poll());
+    let (req, send) = handle.next_request().await.expect("the retry");
+    assert_eq!(req.into_body().collect().await.unwrap().to_bytes(), "body");
+    send.send_response(Response::new(Bytes::from_static(b"ok")));
+    let res = response.await.unwrap();
+    assert_eq!(res.body(), "ok");
+}
