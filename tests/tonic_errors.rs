@@ -77,7 +77,7 @@ async fn an_empty_subset_is_unavailable_naming_service_and_subset() -> anyhow::R
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(
         status.message(),
-        "no healthy endpoint for attendees subset v3"
+        "no healthy endpoint for attendees subset v3: the policy lists no endpoints for it"
     );
     Ok(())
 }
@@ -104,7 +104,10 @@ async fn a_refused_connection_is_unavailable_naming_the_endpoint() -> anyhow::Re
     // fast, without a connection attempt.
     let status = list(&mut c).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable);
-    assert_eq!(status.message(), "no healthy endpoint for attendees");
+    assert_eq!(
+        status.message(),
+        "no healthy endpoint for attendees: its one endpoint is failing to connect (retrying with backoff)"
+    );
     Ok(())
 }
 

@@ -6,6 +6,33 @@ use std::time::Duration;
 /// A boxed error, as tower and hyper pass them around.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// Why a destination has no endpoint to take a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unhealthy {
+    /// The policy gives the destination no endpoints at all.
+    NoEndpoints,
+    /// All of its endpoints recently failed to connect and are backing off.
+    AllFailing {
+        /// How many endpoints there are.
+        count: usize,
+    },
+}
+
+impl std::fmt::Display for Unhealthy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unhealthy::NoEndpoints => f.write_str("the policy lists no endpoints for it"),
+            Unhealthy::AllFailing { count: 1 } => {
+                f.write_str("its one endpoint is failing to connect (retrying with backoff)")
+            }
+            Unhealthy::AllFailing { count } => write!(
+                f,
+                "all {count} endpoints are failing to connect (retrying with backoff)"
+            ),
+        }
+    }
+}
+
 /// Why the mesh answered a request itself instead of the destination.
 ///
 /// Each variant becomes a proper protocol error (see
@@ -23,12 +50,14 @@ pub enum MeshError {
         detail: String,
     },
     /// The chosen destination has no endpoint that can take the request.
-    #[error("no healthy endpoint for {service}{}", subset.as_ref().map(|s| format!(" subset {s}")).unwrap_or_default())]
+    #[error("no healthy endpoint for {service}{}: {endpoints}", subset.as_ref().map(|s| format!(" subset {s}")).unwrap_or_default())]
     NoHealthyEndpoint {
         /// The destination service.
         service: String,
         /// The destination subset, if any.
         subset: Option<String>,
+        /// Why none is healthy.
+        endpoints: Unhealthy,
     },
     /// The request's deadline passed before a response came.
     #[error("deadline exceeded after {elapsed:?} on route {route}{}", if *.clamped { " (clamped by the caller's deadline)" } else { "" })]

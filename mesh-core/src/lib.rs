@@ -16,6 +16,7 @@ pub mod server;
 pub mod suggest;
 pub mod telemetry;
 pub mod transport;
+pub mod xds;
 
-pub use error::{BoxError, MeshError};
+pub use error::{BoxError, MeshError, Unhealthy};
 pub use mesh::{Mesh, Snapshot};

@@ -20,7 +20,7 @@ use tower_service::Service;
 pub use future::ResponseFuture;
 
 use crate::client::route::RouteDecision;
-use crate::error::MeshError;
+use crate::error::{MeshError, Unhealthy};
 use crate::future::FailOr;
 use crate::policy::{Endpoint, LoadBalancer};
 use crate::transport::Connector;
@@ -133,15 +133,18 @@ where
             });
         };
         let dest = decision.destination();
-        let no_endpoint = || MeshError::NoHealthyEndpoint {
-            service: dest.host.clone(),
-            subset: dest.subset.clone(),
-        };
-        let Some(set) = decision.snapshot().policy().endpoints(dest) else {
-            return FailOr::fail(no_endpoint());
-        };
-        let Some(chosen) = self.choose(&set.endpoints, set.load_balancer, &decision) else {
-            return FailOr::fail(no_endpoint());
+        let set = decision.snapshot().policy().endpoints(dest);
+        let count = set.map_or(0, |set| set.endpoints.len());
+        let chosen = set.and_then(|set| self.choose(&set.endpoints, set.load_balancer, &decision));
+        let Some(chosen) = chosen else {
+            return FailOr::fail(MeshError::NoHealthyEndpoint {
+                service: dest.host.clone(),
+                subset: dest.subset.clone(),
+                endpoints: match count {
+                    0 => Unhealthy::NoEndpoints,
+                    count => Unhealthy::AllFailing { count },
+                },
+            });
         };
         let mut service = chosen.service.clone();
         FailOr::inner(ResponseFuture::new(service.call(req), chosen))

@@ -247,6 +247,7 @@ async fn a_mesh_error_is_recorded_with_its_code() {
             Err::<Response<Empty<Bytes>>, _>(MeshError::NoHealthyEndpoint {
                 service: "attendees".into(),
                 subset: Some("v1".into()),
+                endpoints: crate::error::Unhealthy::NoEndpoints,
             })
         });
         let metrics = ClientMetricsLayer::new(mesh.clone(), "attendees", protocol).layer(inner);
