@@ -1,0 +1,149 @@
+//! The Aggregated Discovery Service: state-of-the-world ADS over one gRPC
+//! stream per client, pushing every new snapshot to every subscriber.
+//! Incremental (delta) ADS is answered `UNIMPLEMENTED` for now.
+
+mod clients;
+mod state;
+#[cfg(test)]
+mod state_tests;
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
+    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
+};
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+};
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+pub(crate) use clients::Clients;
+pub use clients::{ClientStatus, Nack, TypeStatus};
+use state::StreamState;
+
+use crate::snapshot::Snapshot;
+
+/// Responses queued per stream before the stream's task waits for the
+/// client to read.
+const QUEUE: usize = 16;
+
+/// The ADS service.
+#[derive(Debug, Clone)]
+pub struct AdsService {
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    clients: Arc<Clients>,
+    shutdown: watch::Receiver<bool>,
+    next_stream: Arc<AtomicU64>,
+}
+
+impl AdsService {
+    pub(crate) fn new(
+        snapshots: watch::Receiver<Arc<Snapshot>>,
+        clients: Arc<Clients>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            snapshots,
+            clients,
+            shutdown,
+            next_stream: Arc::new(AtomicU64::new(1)),
+        }
+    }
+
+    /// The tonic service.
+    pub fn into_server(self) -> AggregatedDiscoveryServiceServer<Self> {
+        AggregatedDiscoveryServiceServer::new(self)
+    }
+}
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl AggregatedDiscoveryService for AdsService {
+    type StreamAggregatedResourcesStream = ResponseStream<DiscoveryResponse>;
+    type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
+
+    async fn stream_aggregated_resources(
+        &self,
+        request: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        let peer = request.remote_addr().map(|a: SocketAddr| a.to_string());
+        let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let conn = Connection {
+            state: StreamState::new(id, peer),
+            requests: request.into_inner(),
+            responses: tx,
+            snapshots: self.snapshots.clone(),
+            shutdown: self.shutdown.clone(),
+            clients: self.clients.clone(),
+        };
+        tokio::spawn(conn.run());
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        _request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        Err(Status::unimplemented(
+            "incremental (delta) ADS is not implemented yet: use the state-of-the-world \
+             StreamAggregatedResources method (do not ask for delta xDS in the client's bootstrap)",
+        ))
+    }
+}
+
+/// One stream's task: reads requests and snapshots, writes responses.
+struct Connection {
+    state: StreamState,
+    requests: Streaming<DiscoveryRequest>,
+    responses: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    snapshots: watch::Receiver<Arc<Snapshot>>,
+    shutdown: watch::Receiver<bool>,
+    clients: Arc<Clients>,
+}
+
+impl Connection {
+    async fn run(mut self) {
+        let id = self.state.status().stream;
+        self.clients.update(self.state.status());
+        loop {
+            let out = tokio::select! {
+                // Shutting down: end the stream cleanly (status OK).
+                _ = self.shutdown.wait_for(|stop| *stop) => break,
+                request = self.requests.next() => match request {
+                    Some(Ok(req)) => {
+                        let snap = self.snapshots.borrow_and_update().clone();
+                        self.state.on_request(req, &snap)
+                    }
+                    Some(Err(status)) => {
+                        tracing::debug!(stream = id, %status, "stream broke");
+                        break;
+                    }
+                    None => break,
+                },
+                changed = self.snapshots.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let snap = self.snapshots.borrow_and_update().clone();
+                    self.state.on_snapshot(&snap)
+                }
+            };
+            self.clients.update(self.state.status());
+            for response in out {
+                if self.responses.send(Ok(response)).await.is_err() {
+                    self.clients.remove(id);
+                    return;
+                }
+            }
+        }
+        self.clients.remove(id);
+    }
+}

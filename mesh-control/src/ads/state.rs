@@ -1,0 +1,241 @@
+//! One ADS stream's protocol state (state of the world), with no I/O:
+//! requests and snapshots go in, responses come out.
+//!
+//! Per type URL it keeps the subscription, the last response sent (version,
+//! nonce, and the version of each resource in it), the last version the
+//! client accepted and its last rejection. The rules, from the Envoy xDS
+//! protocol:
+//!
+//! - a request with an empty `response_nonce` (a stream's first for a type,
+//!   or a client restating its subscription) is always answered;
+//! - a request whose nonce is the last one sent is an ACK, or a NACK when
+//!   `error_detail` is set; a NACK is recorded and nothing is resent until
+//!   the resources change, so the client keeps its previous version;
+//! - a request whose nonce is any other is stale and ignored as a whole
+//!   (the client answers the newer response too, restating its interest);
+//! - a changed subscription is answered at once;
+//! - a new snapshot is sent for every type whose resources, as this client
+//!   subscribes to them, changed; clusters and endpoints first, then
+//!   listeners and routes (make before break).
+
+use std::collections::BTreeMap;
+
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
+
+use super::clients::{ClientStatus, Nack, TypeStatus};
+use crate::snapshot::{Interest, Snapshot};
+use crate::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
+
+/// The order responses go out in when several types change at once.
+const PUSH_ORDER: [&str; 4] = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE];
+
+/// The last response sent for a type.
+#[derive(Debug, Clone)]
+struct Sent {
+    nonce: String,
+    version: String,
+    resources: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Default)]
+struct TypeState {
+    interest: Interest,
+    owed: bool,
+    sent: Option<Sent>,
+    acked_version: Option<String>,
+    last_nack: Option<Nack>,
+    stale_requests: u64,
+}
+
+/// The state of one stream.
+#[derive(Debug)]
+pub(crate) struct StreamState {
+    id: u64,
+    peer: Option<String>,
+    node: Option<Node>,
+    types: BTreeMap<String, TypeState>,
+    nonces: u64,
+}
+
+impl StreamState {
+    pub(crate) fn new(id: u64, peer: Option<String>) -> Self {
+        Self {
+            id,
+            peer,
+            node: None,
+            types: BTreeMap::new(),
+            nonces: 0,
+        }
+    }
+
+    /// Handles a request; returns the responses to send, in order.
+    pub(crate) fn on_request(
+        &mut self,
+        req: DiscoveryRequest,
+        snapshot: &Snapshot,
+    ) -> Vec<DiscoveryResponse> {
+        if self.node.is_none() {
+            self.node = req.node.clone();
+        }
+        if !Snapshot::serves(&req.type_url) {
+            tracing::debug!(type_url = %req.type_url, stream = self.id, "ignoring a request for a type this server does not serve");
+            return Vec::new();
+        }
+        let first = !self.types.contains_key(&req.type_url);
+        let ts = self.types.entry(req.type_url.clone()).or_default();
+        if !req.response_nonce.is_empty() {
+            let latest = ts.sent.as_ref().map(|s| s.nonce.as_str());
+            if latest != Some(req.response_nonce.as_str()) {
+                ts.stale_requests += 1;
+                tracing::debug!(type_url = %req.type_url, nonce = %req.response_nonce, stream = self.id, "ignoring a stale request");
+                return Vec::new();
+            }
+            if let Some(error) = &req.error_detail {
+                let rejected = ts
+                    .sent
+                    .as_ref()
+                    .map(|s| s.version.clone())
+                    .unwrap_or_default();
+                tracing::warn!(type_url = %req.type_url, version = %rejected, node = %self.node_id(), "client rejected a response: {}", error.message);
+                if let Some(ts) = self.types.get_mut(&req.type_url) {
+                    ts.last_nack = Some(Nack {
+                        rejected_version: rejected,
+                        nonce: req.response_nonce.clone(),
+                        kept_version: req.version_info.clone(),
+                        code: error.code,
+                        message: error.message.clone(),
+                    });
+                }
+            } else {
+                ts.acked_version = Some(req.version_info.clone());
+            }
+        }
+        let Some(ts) = self.types.get_mut(&req.type_url) else {
+            return Vec::new();
+        };
+        let interest = next_interest(&ts.interest, first, &req.resource_names, &req.type_url);
+        if interest != ts.interest || req.response_nonce.is_empty() {
+            ts.interest = interest;
+            ts.owed = true;
+        }
+        self.flush(snapshot)
+    }
+
+    /// Handles a new snapshot; returns the responses to send, in order.
+    pub(crate) fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<DiscoveryResponse> {
+        self.flush(snapshot)
+    }
+
+    fn flush(&mut self, snapshot: &Snapshot) -> Vec<DiscoveryResponse> {
+        if !snapshot.is_ready() {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for type_url in PUSH_ORDER {
+            let Some(ts) = self.types.get_mut(type_url) else {
+                continue;
+            };
+            let items = snapshot.resolve(type_url, &ts.interest);
+            let resources: BTreeMap<String, u64> =
+                items.iter().map(|i| (i.name.clone(), i.version)).collect();
+            let changed = ts.sent.as_ref().is_none_or(|s| s.resources != resources);
+            if !(ts.owed || changed) {
+                continue;
+            }
+            self.nonces += 1;
+            let sent = Sent {
+                nonce: self.nonces.to_string(),
+                version: snapshot.version().to_string(),
+                resources,
+            };
+            out.push(DiscoveryResponse {
+                version_info: sent.version.clone(),
+                resources: items.into_iter().map(|i| i.any).collect(),
+                type_url: type_url.to_owned(),
+                nonce: sent.nonce.clone(),
+                ..Default::default()
+            });
+            ts.sent = Some(sent);
+            ts.owed = false;
+        }
+        out
+    }
+
+    fn node_id(&self) -> &str {
+        self.node.as_ref().map_or("", |n| n.id.as_str())
+    }
+
+    /// The stream's status, for the admin API.
+    pub(crate) fn status(&self) -> ClientStatus {
+        let node = self.node.as_ref();
+        ClientStatus {
+            stream: self.id,
+            peer: self.peer.clone(),
+            node_id: self.node_id().to_owned(),
+            node_cluster: node.map(|n| n.cluster.clone()).unwrap_or_default(),
+            node_metadata: node
+                .and_then(|n| n.metadata.as_ref())
+                .map_or(serde_json::Value::Null, struct_json),
+            types: self
+                .types
+                .iter()
+                .map(|(t, s)| {
+                    let status = TypeStatus {
+                        wildcard: s.interest.wildcard,
+                        subscribed: s.interest.names.iter().cloned().collect(),
+                        sent_version: s.sent.as_ref().map(|x| x.version.clone()),
+                        sent_nonce: s.sent.as_ref().map(|x| x.nonce.clone()),
+                        sent_resources: s
+                            .sent
+                            .as_ref()
+                            .map(|x| x.resources.keys().cloned().collect())
+                            .unwrap_or_default(),
+                        acked_version: s.acked_version.clone(),
+                        last_nack: s.last_nack.clone(),
+                        stale_requests: s.stale_requests,
+                    };
+                    (t.clone(), status)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The subscription a request states. An empty list on a stream's first
+/// request for LDS or CDS is a wildcard (the legacy rule), and stays one
+/// while later requests keep the list empty; `*` is an explicit wildcard.
+fn next_interest(prev: &Interest, first: bool, names: &[String], type_url: &str) -> Interest {
+    let wildcard_capable = type_url == LISTENER_TYPE || type_url == CLUSTER_TYPE;
+    let wildcard = wildcard_capable
+        && if names.is_empty() {
+            first || prev.wildcard
+        } else {
+            names.iter().any(|n| n == "*")
+        };
+    Interest {
+        wildcard,
+        names: names.iter().filter(|n| *n != "*").cloned().collect(),
+    }
+}
+
+fn struct_json(s: &Struct) -> serde_json::Value {
+    serde_json::Value::Object(
+        s.fields
+            .iter()
+            .map(|(k, v)| (k.clone(), value_json(v)))
+            .collect(),
+    )
+}
+
+fn value_json(v: &Value) -> serde_json::Value {
+    match &v.kind {
+        None | Some(Kind::NullValue(_)) => serde_json::Value::Null,
+        Some(Kind::NumberValue(n)) => serde_json::json!(n),
+        Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
+        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
+        Some(Kind::StructValue(s)) => struct_json(s),
+        Some(Kind::ListValue(l)) => l.values.iter().map(value_json).collect(),
+    }
+}

@@ -1,0 +1,207 @@
+//! The stream protocol, without a network: ACK, NACK, stale nonces,
+//! wildcards, pushes and their order.
+
+use std::sync::Arc;
+
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::google::rpc::Status as RpcStatus;
+use mesh_core::policy::{Destination, Endpoint, Policy, Route, Service};
+
+use super::state::StreamState;
+use crate::snapshot::Snapshot;
+use crate::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
+
+fn policy(endpoints: &[&str]) -> Arc<Policy> {
+    let mut svc = Service::new("attendees")
+        .port(50051, None)
+        .subset("v1", [("version", "v1")]);
+    for e in endpoints {
+        svc = svc.endpoint(Endpoint::new(e.parse().unwrap()).label("version", "v1"));
+    }
+    Arc::new(
+        Policy::builder()
+            .service(svc)
+            .service(Service::new("sessions"))
+            .build()
+            .unwrap(),
+    )
+}
+
+fn request(type_url: &str, names: &[&str], version: &str, nonce: &str) -> DiscoveryRequest {
+    DiscoveryRequest {
+        type_url: type_url.into(),
+        resource_names: names.iter().map(|n| (*n).to_owned()).collect(),
+        version_info: version.into(),
+        response_nonce: nonce.into(),
+        ..Default::default()
+    }
+}
+
+fn one(mut out: Vec<DiscoveryResponse>) -> DiscoveryResponse {
+    assert_eq!(out.len(), 1, "{out:?}");
+    out.remove(0)
+}
+
+#[test]
+fn nothing_is_sent_before_a_configuration_loads() {
+    let mut s = StreamState::new(1, None);
+    let initial = Snapshot::initial();
+    assert!(
+        s.on_request(request(LISTENER_TYPE, &["attendees"], "", ""), &initial)
+            .is_empty()
+    );
+    let ready = initial.next(policy(&[]));
+    let r = one(s.on_snapshot(&ready));
+    assert_eq!(r.type_url, LISTENER_TYPE);
+    assert_eq!(r.resources.len(), 1);
+}
+
+#[test]
+fn ack_records_the_version_and_sends_nothing_more() {
+    let snap = Snapshot::initial().next(policy(&[]));
+    let mut s = StreamState::new(1, None);
+    let mut req = request(LISTENER_TYPE, &["attendees:50051", "nope"], "", "");
+    req.node = Some(Node {
+        id: "client-1".into(),
+        ..Default::default()
+    });
+    let r = one(s.on_request(req, &snap));
+    assert_eq!(r.resources.len(), 1, "only listeners that exist");
+    assert_eq!(r.version_info, "1");
+    let ack = request(
+        LISTENER_TYPE,
+        &["attendees:50051", "nope"],
+        &r.version_info,
+        &r.nonce,
+    );
+    assert!(s.on_request(ack, &snap).is_empty());
+    let status = s.status();
+    assert_eq!(status.node_id, "client-1");
+    let lds = &status.types[LISTENER_TYPE];
+    assert_eq!(lds.acked_version.as_deref(), Some("1"));
+    assert_eq!(lds.subscribed, ["attendees:50051", "nope"]);
+}
+
+#[test]
+fn nack_is_recorded_and_keeps_the_previous_version() {
+    let snap = Snapshot::initial().next(policy(&[]));
+    let mut s = StreamState::new(1, None);
+    let r = one(s.on_request(request(CLUSTER_TYPE, &[], "", ""), &snap));
+    assert_eq!(r.resources.len(), 3, "wildcard: every cluster");
+    let mut nack = request(CLUSTER_TYPE, &[], "", &r.nonce);
+    nack.error_detail = Some(RpcStatus {
+        code: 3,
+        message: "bad cluster".into(),
+        ..Default::default()
+    });
+    assert!(s.on_request(nack, &snap).is_empty(), "nothing is resent");
+    let cds = &s.status().types[CLUSTER_TYPE];
+    let n = cds.last_nack.as_ref().unwrap();
+    assert_eq!(n.message, "bad cluster");
+    assert_eq!(n.rejected_version, "1");
+    assert_eq!(n.kept_version, "");
+    assert_eq!(cds.acked_version, None);
+    assert!(cds.wildcard);
+}
+
+#[test]
+fn stale_nonces_are_ignored() {
+    let one_ep = Snapshot::initial().next(policy(&["10.0.0.1:1"]));
+    let two_eps = one_ep.next(policy(&["10.0.0.1:1", "10.0.0.2:1"]));
+    let mut s = StreamState::new(1, None);
+    let name = "outbound|50051||attendees";
+    let first = one(s.on_request(request(ENDPOINT_TYPE, &[name], "", ""), &one_ep));
+    let second = one(s.on_snapshot(&two_eps));
+    assert_ne!(first.nonce, second.nonce);
+    // An answer to the first response, even one that changes the
+    // subscription, is stale now.
+    let stale = request(
+        ENDPOINT_TYPE,
+        &[name, "outbound|80||sessions"],
+        "1",
+        &first.nonce,
+    );
+    assert!(s.on_request(stale, &two_eps).is_empty());
+    let eds = &s.status().types[ENDPOINT_TYPE];
+    assert_eq!(eds.stale_requests, 1);
+    assert_eq!(eds.subscribed, [name]);
+    assert_eq!(eds.acked_version, None);
+    let ack = request(ENDPOINT_TYPE, &[name], "2", &second.nonce);
+    assert!(s.on_request(ack, &two_eps).is_empty());
+    assert_eq!(
+        s.status().types[ENDPOINT_TYPE].acked_version.as_deref(),
+        Some("2")
+    );
+}
+
+#[test]
+fn a_changed_subscription_is_answered_and_unchanged_types_are_not_pushed() {
+    let snap = Snapshot::initial().next(policy(&["10.0.0.1:1"]));
+    let mut s = StreamState::new(1, None);
+    let r = one(s.on_request(
+        request(ROUTE_TYPE, &["outbound|50051||attendees"], "", ""),
+        &snap,
+    ));
+    let grown = request(
+        ROUTE_TYPE,
+        &["outbound|50051||attendees", "outbound|80||sessions"],
+        "1",
+        &r.nonce,
+    );
+    let r2 = one(s.on_request(grown, &snap));
+    assert_eq!(r2.resources.len(), 2);
+    // An endpoint change leaves the routes alone.
+    let next = snap.next(policy(&["10.0.0.9:1"]));
+    assert!(s.on_snapshot(&next).is_empty());
+}
+
+#[test]
+fn clusters_and_endpoints_go_out_before_listeners_and_routes() {
+    let snap = Snapshot::initial().next(policy(&[]));
+    let mut s = StreamState::new(1, None);
+    for (t, names) in [
+        (ROUTE_TYPE, vec!["outbound|50051||attendees"]),
+        (LISTENER_TYPE, vec!["attendees"]),
+        (ENDPOINT_TYPE, vec!["outbound|50051|v1|attendees"]),
+        (CLUSTER_TYPE, vec![]),
+    ] {
+        let r = one(s.on_request(request(t, &names, "", ""), &snap));
+        assert!(
+            s.on_request(request(t, &names, "1", &r.nonce), &snap)
+                .is_empty()
+        );
+    }
+    // A new subset changes every type at once.
+    let mut svc = snap.policy().service("attendees").unwrap().clone();
+    svc.subsets.push(mesh_core::policy::Subset {
+        name: "v2".into(),
+        labels: [("version".to_owned(), "v2".to_owned())].into(),
+        load_balancer: None,
+    });
+    svc.endpoints
+        .push(Endpoint::new("10.0.0.1:1".parse().unwrap()).label("version", "v1"));
+    let p = Policy::builder()
+        .service(svc)
+        .service(Service::new("sessions"))
+        .routes(
+            "attendees",
+            [Route::to("v2", Destination::new("attendees").subset("v2"))],
+        )
+        .build()
+        .unwrap();
+    let out = s.on_snapshot(&snap.next(Arc::new(p)));
+    let order: Vec<&str> = out.iter().map(|r| r.type_url.as_str()).collect();
+    assert_eq!(order, [CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE]);
+}
+
+#[test]
+fn unknown_types_are_ignored() {
+    let snap = Snapshot::initial().next(policy(&[]));
+    let mut s = StreamState::new(1, None);
+    let secret = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret";
+    assert!(
+        s.on_request(request(secret, &["x"], "", ""), &snap)
+            .is_empty()
+    );
+}
