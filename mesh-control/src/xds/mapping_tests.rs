@@ -355,3 +355,25 @@ fn load_assignments_weigh_every_locality_and_carry_labels() {
     assert_eq!(empty.load_balancing_weight.unwrap().value, 1);
     assert!(empty.lb_endpoints.is_empty());
 }
+
+#[test]
+fn an_fqdn_service_also_answers_to_its_short_name() {
+    let p = Policy::builder()
+        .service(
+            mesh_core::policy::Service::new("attendees.default.svc.cluster.local")
+                .port(50051, Some("grpc")),
+        )
+        .build()
+        .unwrap();
+    let svc = p.service("attendees").unwrap();
+    let rc = route::build(&p, svc).unwrap();
+    assert_eq!(
+        rc.virtual_hosts[0].domains,
+        [
+            "attendees.default.svc.cluster.local",
+            "attendees.default.svc.cluster.local:50051",
+            "attendees",
+            "attendees:50051"
+        ]
+    );
+}

@@ -37,10 +37,19 @@ pub fn build(policy: &Policy, service: &Service) -> Option<RouteConfiguration> {
 }
 
 fn virtual_host(policy: &Policy, service: &Service, table: &RouteTable) -> VirtualHost {
-    let mut domains = Vec::new();
+    let mut domains: Vec<String> = Vec::new();
     for host in &table.hosts {
-        domains.push(host.clone());
-        domains.extend(service.ports.iter().map(|p| format!("{host}:{}", p.number)));
+        // A client may dial the short name of a service declared by its
+        // FQDN (`attendees` for `attendees.default.svc.cluster.local`), and
+        // gRPC looks its authority up among the domains verbatim.
+        let short = host.split('.').next().filter(|s| *s != host.as_str());
+        for name in std::iter::once(host.as_str()).chain(short) {
+            if domains.iter().any(|d| d == name) {
+                continue;
+            }
+            domains.push(name.to_owned());
+            domains.extend(service.ports.iter().map(|p| format!("{name}:{}", p.number)));
+        }
     }
     VirtualHost {
         name: table.name.clone(),
