@@ -1,12 +1,9 @@
 //! Registered endpoints merged into the policy loaded from YAML.
 //!
-//! The policy model has no way back from a built [`Policy`] to its
-//! builder, so the merged policy is rebuilt from the loaded one's parts:
-//! its services (with the registered endpoints added), its route tables
-//! (less the implicit default ones, which `build` makes again) and its rate
-//! limits.
+//! The merged policy is the loaded one's builder with the registered
+//! endpoints added to their services, built (validated) again.
 
-use mesh_core::policy::{Destination, Endpoint, Policy, PolicyError, Route, RouteTable};
+use mesh_core::policy::{Endpoint, Policy, PolicyError};
 
 /// A registered endpoint of the service whose declared host is `host`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,46 +18,26 @@ pub(crate) struct Registered {
 /// endpoint whose service is gone, or whose address the service already
 /// lists, is left out.
 pub(crate) fn merge(base: &Policy, registered: &[Registered]) -> Result<Policy, PolicyError> {
-    let mut builder = Policy::builder();
-    for service in base.services() {
-        let mut service = service.clone();
-        for r in registered.iter().filter(|r| r.host == service.host) {
-            if !service
-                .endpoints
-                .iter()
-                .any(|e| e.address == r.endpoint.address)
-            {
-                service.endpoints.push(r.endpoint.clone());
+    base.to_builder()
+        .map_services(|mut service| {
+            for r in registered.iter().filter(|r| r.host == service.host) {
+                if !service
+                    .endpoints
+                    .iter()
+                    .any(|e| e.address == r.endpoint.address)
+                {
+                    service.endpoints.push(r.endpoint.clone());
+                }
             }
-        }
-        builder = builder.service(service);
-    }
-    for table in base.route_tables() {
-        if !is_implicit(table) {
-            builder = builder.route_table((**table).clone());
-        }
-    }
-    for limit in base.rate_limits() {
-        builder = builder.rate_limit(limit.clone());
-    }
-    builder.build()
-}
-
-/// Whether `build` made this table for a service that had none.
-fn is_implicit(table: &RouteTable) -> bool {
-    match table.hosts.as_slice() {
-        [host] => {
-            table.name == format!("{host} (default)")
-                && table.routes == [Route::to("default", Destination::new(host.clone()))]
-        }
-        _ => false,
-    }
+            service
+        })
+        .build()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesh_core::policy::Service;
+    use mesh_core::policy::{Destination, Route, Service};
 
     fn base() -> Policy {
         Policy::builder()

@@ -62,7 +62,10 @@ struct ResolvedService {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
     services: Vec<ResolvedService>,
+    /// The declared tables, then the implicit default ones.
     tables: Vec<Arc<RouteTable>>,
+    /// How many of `tables` were declared.
+    declared_tables: usize,
     rate_limits: Vec<LocalRateLimit>,
 }
 
@@ -77,7 +80,21 @@ impl Policy {
         Self {
             services: Vec::new(),
             tables: Vec::new(),
+            declared_tables: 0,
             rate_limits: Vec::new(),
+        }
+    }
+
+    /// A builder holding this policy's parts, to change and build again
+    /// (the implicit default route tables are left for `build` to remake).
+    pub fn to_builder(&self) -> PolicyBuilder {
+        PolicyBuilder {
+            services: self.services().cloned().collect(),
+            tables: self.tables[..self.declared_tables]
+                .iter()
+                .map(|t| (**t).clone())
+                .collect(),
+            rate_limits: self.rate_limits.clone(),
         }
     }
 
@@ -174,6 +191,12 @@ impl PolicyBuilder {
         })
     }
 
+    /// Changes every service with `f` (to add endpoints from elsewhere, say).
+    pub fn map_services(mut self, f: impl FnMut(Service) -> Service) -> Self {
+        self.services = self.services.into_iter().map(f).collect();
+        self
+    }
+
     /// Adds a local rate limit.
     pub fn rate_limit(mut self, limit: LocalRateLimit) -> Self {
         self.rate_limits.push(limit);
@@ -198,6 +221,7 @@ impl PolicyBuilder {
             }
             tables.push(Arc::new(table));
         }
+        let declared_tables = tables.len();
         for svc in &services {
             let host = &svc.service.host;
             if !tables
@@ -217,6 +241,7 @@ impl PolicyBuilder {
         Ok(Policy {
             services,
             tables,
+            declared_tables,
             rate_limits: self.rate_limits,
         })
     }
@@ -406,6 +431,25 @@ mod tests {
         let p = Policy::builder().service(attendees()).build().unwrap();
         let t = p.route_table("attendees:50051").unwrap();
         assert_eq!(t.routes[0].destinations[0].destination.host, "attendees");
+    }
+
+    #[test]
+    fn to_builder_round_trips() {
+        let p = Policy::builder()
+            .service(attendees())
+            .service(Service::new("sessions"))
+            .routes(
+                "attendees",
+                [Route::to("r", Destination::new("attendees").subset("v1"))],
+            )
+            .build()
+            .unwrap();
+        assert_eq!(p.to_builder().build().unwrap(), p);
+        assert_eq!(
+            p.to_builder().tables.len(),
+            1,
+            "the implicit table is not copied"
+        );
     }
 
     #[test]
