@@ -1,0 +1,92 @@
+//! `Cluster` -> the service (and subset) it stands for, its balancer and
+//! the name of its endpoints.
+
+use envoy_types::pb::envoy::config::cluster::v3::{
+    Cluster,
+    cluster::{ClusterDiscoveryType, DiscoveryType, LbPolicy},
+};
+
+use super::error::{FieldError, invalid, missing, not_yet};
+use super::names::ClusterName;
+use super::proto::check_ads;
+use crate::policy::LoadBalancer;
+
+/// What a cluster says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ClusterConfig {
+    /// The cluster's name taken apart: host, port, subset.
+    pub(crate) name: ClusterName,
+    /// The `ClusterLoadAssignment` to fetch.
+    pub(crate) eds_name: String,
+    /// The balancer.
+    pub(crate) load_balancer: LoadBalancer,
+}
+
+/// Translates a cluster.
+pub(crate) fn cluster(c: &Cluster) -> Result<ClusterConfig, FieldError> {
+    let name = ClusterName::parse(&c.name).map_err(|e| invalid("name", e))?;
+    match &c.cluster_discovery_type {
+        Some(ClusterDiscoveryType::Type(t)) if *t == DiscoveryType::Eds as i32 => {}
+        Some(ClusterDiscoveryType::Type(t)) => {
+            let what = DiscoveryType::try_from(*t).map_or("an unknown type", |d| d.as_str_name());
+            return Err(not_yet("type", format!("{what} (only EDS)")));
+        }
+        Some(ClusterDiscoveryType::ClusterType(custom)) => {
+            return Err(not_yet(
+                "cluster_type",
+                format!("custom cluster type {:?}", custom.name),
+            ));
+        }
+        // Unset means STATIC.
+        None => return Err(not_yet("type", "STATIC (only EDS)")),
+    }
+    let eds = c
+        .eds_cluster_config
+        .as_ref()
+        .ok_or_else(|| missing("eds_cluster_config"))?;
+    check_ads(eds.eds_config.as_ref(), "eds_cluster_config.eds_config")?;
+    let eds_name = if eds.service_name.is_empty() {
+        c.name.clone()
+    } else {
+        eds.service_name.clone()
+    };
+    let load_balancer = match LbPolicy::try_from(c.lb_policy) {
+        Ok(LbPolicy::RoundRobin) => LoadBalancer::RoundRobin,
+        // Power of two choices over peak-EWMA is our least-request.
+        Ok(LbPolicy::LeastRequest) => LoadBalancer::PeakEwma,
+        Ok(other) => {
+            return Err(not_yet(
+                "lb_policy",
+                format!(
+                    "{} (only ROUND_ROBIN and LEAST_REQUEST)",
+                    other.as_str_name()
+                ),
+            ));
+        }
+        Err(_) => {
+            return Err(invalid(
+                "lb_policy",
+                format!("unknown value {}", c.lb_policy),
+            ));
+        }
+    };
+    let unsupported = [
+        ("load_balancing_policy", c.load_balancing_policy.is_some()),
+        ("transport_socket", c.transport_socket.is_some()),
+        (
+            "transport_socket_matches",
+            !c.transport_socket_matches.is_empty(),
+        ),
+        ("lb_subset_config", c.lb_subset_config.is_some()),
+        ("outlier_detection", c.outlier_detection.is_some()),
+        ("load_assignment", c.load_assignment.is_some()),
+    ];
+    if let Some((field, _)) = unsupported.iter().find(|(_, set)| *set) {
+        return Err(not_yet(*field, *field));
+    }
+    Ok(ClusterConfig {
+        name,
+        eds_name,
+        load_balancer,
+    })
+}

@@ -1,0 +1,47 @@
+//! The data plane's xDS client: a bootstrap in gRPC's format, an ADS
+//! (state of the world) stream following LDS -> RDS -> CDS -> EDS, and the
+//! translation of those resources back into a [`crate::policy::Policy`]
+//! (docs/xds-mapping.md), installed into the [`crate::Mesh`] on every change.
+//!
+//! Protocol rules (gRFC A27, A46, A57, A71): ACK with the new version, NACK
+//! with the previous one and an error that names the resource and field;
+//! only the bad resources of a response are rejected; cached resources stay
+//! in force while no server answers; a fallback server is used only for what
+//! is not cached; the last known good resources can be persisted.
+//!
+//! Translation is one file per resource type ([`Resources`] is the public
+//! face): unsupported input is rejected, never silently ignored.
+
+mod assemble;
+mod backoff;
+mod bootstrap;
+mod bootstrap_json;
+mod client;
+mod cluster;
+mod endpoint;
+mod error;
+mod kind;
+mod listener;
+mod names;
+mod persist;
+mod proto;
+mod resources;
+mod retry;
+mod route;
+mod route_match;
+mod state;
+mod timers;
+mod worker;
+
+#[cfg(test)]
+mod tests;
+
+pub use assemble::SUBSET_LABEL_PREFIX;
+pub use bootstrap::{
+    BOOTSTRAP_CONFIG_ENV, BOOTSTRAP_ENV, Bootstrap, BootstrapBuilder, ChannelCreds, Locality, Node,
+    XdsServer,
+};
+pub use client::{XdsClient, XdsClientBuilder};
+pub use error::{BootstrapError, FieldError, Problem, ResourceError, XdsError};
+pub use kind::Kind;
+pub use resources::Resources;

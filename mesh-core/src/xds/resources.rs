@@ -1,0 +1,240 @@
+//! [`Resources`]: the accepted xDS resources, raw and translated.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use envoy_types::pb::envoy::config::{
+    cluster::v3::Cluster, endpoint::v3::ClusterLoadAssignment, listener::v3::Listener,
+    route::v3::RouteConfiguration,
+};
+use envoy_types::pb::google::protobuf::Any;
+use prost::Message;
+
+use super::cluster::{ClusterConfig, cluster};
+use super::endpoint::{EndpointsConfig, endpoints};
+use super::error::{FieldError, ResourceError, invalid};
+use super::listener::{ListenerConfig, RouteSource, listener};
+use super::names::ClusterName;
+use super::route::{RouteConfig, route_config};
+use super::{Kind, assemble};
+use crate::policy::{Policy, PolicyError};
+
+/// A translated resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Value {
+    Listener(ListenerConfig),
+    Route(RouteConfig),
+    Cluster(ClusterConfig),
+    Endpoints(EndpointsConfig),
+}
+
+/// One resource as received, and what it says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Cached<T> {
+    pub(crate) raw: Any,
+    pub(crate) value: T,
+}
+
+/// A decoded and translated resource, not yet stored.
+#[derive(Clone, Debug)]
+pub(crate) struct Decoded {
+    pub(crate) name: String,
+    pub(crate) raw: Any,
+    pub(crate) value: Value,
+}
+
+/// Decodes and translates `any` as a resource of `kind`. The error names
+/// the resource and the field.
+pub(crate) fn decode(kind: Kind, any: &Any) -> Result<Decoded, ResourceError> {
+    let fail = |name: &str, error: FieldError| ResourceError {
+        kind,
+        name: name.to_owned(),
+        error,
+    };
+    const UNNAMED: &str = "<unnamed>";
+    if any.type_url != kind.type_url() {
+        let why = format!(
+            "{:?} in a response of type {:?}",
+            any.type_url,
+            kind.type_url()
+        );
+        return Err(fail(UNNAMED, invalid("type_url", why)));
+    }
+    let bytes = any.value.as_slice();
+    let undecodable =
+        |e: prost::DecodeError| fail(UNNAMED, invalid("", format!("cannot decode: {e}")));
+    let (name, value) = match kind {
+        Kind::Listener => {
+            let m = Listener::decode(bytes).map_err(undecodable)?;
+            (m.name.clone(), listener(&m).map(Value::Listener))
+        }
+        Kind::RouteConfig => {
+            let m = RouteConfiguration::decode(bytes).map_err(undecodable)?;
+            (m.name.clone(), route_config(&m).map(Value::Route))
+        }
+        Kind::Cluster => {
+            let m = Cluster::decode(bytes).map_err(undecodable)?;
+            (m.name.clone(), cluster(&m).map(Value::Cluster))
+        }
+        Kind::Endpoints => {
+            let m = ClusterLoadAssignment::decode(bytes).map_err(undecodable)?;
+            (m.cluster_name.clone(), endpoints(&m).map(Value::Endpoints))
+        }
+    };
+    let value = value.map_err(|e| fail(&name, e))?;
+    Ok(Decoded {
+        name,
+        raw: any.clone(),
+        value,
+    })
+}
+
+/// The accepted xDS resources of the four kinds, each kept raw (to persist
+/// and compare) and translated (to build the policy from).
+///
+/// The client keeps one; it is public so a policy can be rebuilt from a
+/// set of resources without a stream (the control plane's round-trip test):
+///
+/// ```
+/// use mesh_core::xds::Resources;
+/// let resources = Resources::new();
+/// assert_eq!(resources.to_policy().unwrap().services().count(), 0);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Resources {
+    pub(crate) listeners: BTreeMap<String, Cached<ListenerConfig>>,
+    pub(crate) routes: BTreeMap<String, Cached<RouteConfig>>,
+    pub(crate) clusters: BTreeMap<String, Cached<ClusterConfig>>,
+    pub(crate) endpoints: BTreeMap<String, Cached<EndpointsConfig>>,
+}
+
+impl Resources {
+    /// No resources.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Translates `any` as a resource of `kind` and keeps it, replacing one
+    /// of the same name. Returns the resource's name; on error nothing
+    /// changes.
+    pub fn insert(&mut self, kind: Kind, any: &Any) -> Result<String, ResourceError> {
+        let decoded = decode(kind, any)?;
+        let name = decoded.name.clone();
+        self.put(decoded);
+        Ok(name)
+    }
+
+    /// Keeps a decoded resource; `true` when it differs from the one held.
+    pub(crate) fn put(&mut self, d: Decoded) -> bool {
+        fn put<T>(map: &mut BTreeMap<String, Cached<T>>, name: String, raw: Any, value: T) -> bool {
+            if map.get(&name).is_some_and(|c| c.raw == raw) {
+                return false;
+            }
+            map.insert(name, Cached { raw, value });
+            true
+        }
+        match d.value {
+            Value::Listener(v) => put(&mut self.listeners, d.name, d.raw, v),
+            Value::Route(v) => put(&mut self.routes, d.name, d.raw, v),
+            Value::Cluster(v) => put(&mut self.clusters, d.name, d.raw, v),
+            Value::Endpoints(v) => put(&mut self.endpoints, d.name, d.raw, v),
+        }
+    }
+
+    /// Forgets a resource; `true` if it was held.
+    pub fn remove(&mut self, kind: Kind, name: &str) -> bool {
+        match kind {
+            Kind::Listener => self.listeners.remove(name).is_some(),
+            Kind::RouteConfig => self.routes.remove(name).is_some(),
+            Kind::Cluster => self.clusters.remove(name).is_some(),
+            Kind::Endpoints => self.endpoints.remove(name).is_some(),
+        }
+    }
+
+    /// Whether a resource is held.
+    pub fn contains(&self, kind: Kind, name: &str) -> bool {
+        self.raw(kind).any(|(n, _)| n == name)
+    }
+
+    /// The names held of one kind, sorted.
+    pub fn names(&self, kind: Kind) -> Vec<String> {
+        self.raw(kind).map(|(n, _)| n.clone()).collect()
+    }
+
+    /// The resources of one kind as received, sorted by name.
+    pub(crate) fn raw(&self, kind: Kind) -> Box<dyn Iterator<Item = (&String, &Any)> + '_> {
+        match kind {
+            Kind::Listener => Box::new(self.listeners.iter().map(|(n, c)| (n, &c.raw))),
+            Kind::RouteConfig => Box::new(self.routes.iter().map(|(n, c)| (n, &c.raw))),
+            Kind::Cluster => Box::new(self.clusters.iter().map(|(n, c)| (n, &c.raw))),
+            Kind::Endpoints => Box::new(self.endpoints.iter().map(|(n, c)| (n, &c.raw))),
+        }
+    }
+
+    /// Every route configuration held, with the listeners' inline ones.
+    pub(crate) fn route_configs(&self) -> impl Iterator<Item = &RouteConfig> {
+        let inline = self
+            .listeners
+            .values()
+            .filter_map(|l| match &l.value.route {
+                RouteSource::Inline(rc) => Some(rc),
+                RouteSource::Rds(_) => None,
+            });
+        self.routes.values().map(|c| &c.value).chain(inline)
+    }
+
+    /// The names of `kind` that the resources held refer to (for listeners:
+    /// the targets): what the client subscribes to.
+    pub(crate) fn wanted(&self, kind: Kind, targets: &BTreeSet<String>) -> BTreeSet<String> {
+        match kind {
+            Kind::Listener => targets.clone(),
+            Kind::RouteConfig => targets
+                .iter()
+                .filter_map(|t| match &self.listeners.get(t)?.value.route {
+                    RouteSource::Rds(name) => Some(name.clone()),
+                    RouteSource::Inline(_) => None,
+                })
+                .collect(),
+            // The clusters routes send to, and with each subset cluster its
+            // whole-service cluster: the service's balancer and its full
+            // set of endpoints come from that one.
+            Kind::Cluster => self
+                .route_configs()
+                .flat_map(|rc| rc.cluster_names())
+                .flat_map(|c| {
+                    let whole = ClusterName {
+                        subset: None,
+                        ..c.parsed.clone()
+                    };
+                    [c.name.clone(), whole.to_string()]
+                })
+                .collect(),
+            Kind::Endpoints => self
+                .clusters
+                .values()
+                .map(|c| c.value.eds_name.clone())
+                .collect(),
+        }
+    }
+
+    /// Forgets what nothing refers to any more, in cascade order (a dropped
+    /// route configuration releases its clusters). Returns whether anything
+    /// went.
+    pub(crate) fn prune(&mut self, targets: &BTreeSet<String>) -> bool {
+        let mut changed = false;
+        for kind in Kind::ALL {
+            let wanted = self.wanted(kind, targets);
+            for name in self.names(kind) {
+                if !wanted.contains(&name) {
+                    changed |= self.remove(kind, &name);
+                }
+            }
+        }
+        changed
+    }
+
+    /// Rebuilds the policy from everything held (docs/xds-mapping.md,
+    /// "From a snapshot back to a policy").
+    pub fn to_policy(&self) -> Result<Policy, PolicyError> {
+        assemble::policy(self)
+    }
+}
