@@ -1,7 +1,8 @@
 //! The seed's conference system on the mesh, with no outside infrastructure:
 //! `attendees` v1 and v2 and `sessions` v1 as real tonic servers on
-//! 127.0.0.1, a caller, and five policy steps written in the Istio dialect
-//! and hot-swapped while everything keeps running.
+//! 127.0.0.1, a caller, an embedded control plane (`mesh-control`) watching a
+//! config directory, and five policy steps written there in the Istio dialect.
+//! The services hear each step over xDS and switch while they keep serving.
 //!
 //! ```text
 //! cargo run --release --example conference
@@ -11,7 +12,7 @@
 //! exits 0 only if every step behaved as the policy says.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, ensure};
 use mesh::Mesh;
@@ -19,6 +20,7 @@ use mesh::conference::pb::ListRequest;
 use mesh::conference::pb::attendees_client::AttendeesClient;
 use mesh::conference::pb::sessions_client::SessionsClient;
 use mesh::conference::{Faults, Running, serve_attendees, serve_sessions};
+use mesh::core::xds::{Bootstrap, XdsClient};
 use mesh::policy::Policy;
 use mesh::tonic::MeshChannel;
 
@@ -93,7 +95,7 @@ kind: VirtualService
 metadata: {name: attendees}
 spec:
   hosts: [attendees]
-  http: [{route: [{destination: {host: attendees, subset: v1}}]}]
+  http: [{name: seed, route: [{destination: {host: attendees, subset: v1}}]}]
 "#;
 
 const STEP2_BETA: &str = r#"
@@ -172,21 +174,77 @@ spec:
   tokenBucket: {maxTokens: 10, tokensPerFill: 10, fillInterval: 1s}
 "#;
 
-/// Loads `steps` on top of the workloads and subsets, and swaps it in.
-fn apply(mesh: &Mesh, workloads: &str, step: &str) -> anyhow::Result<()> {
-    let docs = [
-        ("workloads.yaml".to_owned(), workloads.to_owned()),
-        ("subsets.yaml".to_owned(), SUBSETS.to_owned()),
-        ("step.yaml".to_owned(), step.to_owned()),
-    ];
-    let started = Instant::now();
-    let policy = mesh::config::load_documents(&docs)?;
-    let version = mesh.install(policy);
-    println!(
-        "  policy version {version} in force ({:?} to load, validate and swap)",
-        started.elapsed()
-    );
-    Ok(())
+/// The control plane's config directory, and a mesh subscribed to it.
+struct ControlPlane {
+    dir: tempfile::TempDir,
+    mesh: Mesh,
+    _plane: mesh_control::Running,
+    _xds: XdsClient,
+}
+
+impl ControlPlane {
+    /// Starts `mesh-control` on 127.0.0.1 over an empty directory, and the
+    /// data plane's xDS client.
+    async fn start() -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let plane = mesh_control::ControlPlane::builder()
+            .config_dir(dir.path())
+            .listen("127.0.0.1:0")
+            .start()
+            .await?;
+        let bootstrap = Bootstrap::builder()
+            .server(format!("http://{}", plane.xds_addr()))
+            .node_id("conference-demo")
+            .build()?;
+        let mesh = Mesh::new(Policy::empty());
+        let xds = XdsClient::builder(bootstrap)
+            .watch("attendees:50051")
+            .watch("sessions:50052")
+            .start(mesh.clone());
+        println!("mesh-control serving xDS on {}", plane.xds_addr());
+        Ok(Self {
+            dir,
+            mesh,
+            _plane: plane,
+            _xds: xds,
+        })
+    }
+
+    /// Writes `yaml` as `name` in the config directory (to a temp file,
+    /// then renamed, so the watcher never sees half a file).
+    fn write(&self, name: &str, yaml: &str) -> anyhow::Result<()> {
+        let tmp = self.dir.path().join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, yaml)?;
+        std::fs::rename(&tmp, self.dir.path().join(name))?;
+        Ok(())
+    }
+
+    /// Writes a step and waits until the clients' policy shows it.
+    async fn apply(&self, step: &str, arrived: impl Fn(&Policy) -> bool) -> anyhow::Result<()> {
+        let mut versions = self.mesh.versions();
+        let started = Instant::now();
+        self.write("step.yaml", step)?;
+        while !arrived(self.mesh.snapshot().policy()) {
+            tokio::time::timeout(Duration::from_secs(10), versions.changed())
+                .await
+                .context("the step did not reach the clients within 10 s")??;
+        }
+        println!(
+            "  written to {}/step.yaml; reached the clients over xDS in {:?}",
+            self.dir.path().display(),
+            started.elapsed()
+        );
+        Ok(())
+    }
+}
+
+/// Whether the first route for `attendees` is named `name`.
+fn attendees_route_is(name: &'static str) -> impl Fn(&Policy) -> bool {
+    move |p| {
+        p.route_table("attendees")
+            .and_then(|t| t.routes.first())
+            .is_some_and(|r| r.name == name)
+    }
 }
 
 /// Requests per version, printed as a table.
@@ -257,12 +315,14 @@ async fn main() -> anyhow::Result<()> {
     let msg = refusal.to_string();
     ensure!(msg.contains("did you mean `subset`?") && msg.contains("networking.istio.io/v1alpha3"));
 
-    let mesh = Mesh::new(Policy::empty());
+    let plane = ControlPlane::start().await?;
+    let mesh = plane.mesh.clone();
     let v2_faults = Faults::none();
     let v1 = serve_attendees(&mesh, "v1", Faults::none()).await?;
     let v2 = serve_attendees(&mesh, "v2", v2_faults.clone()).await?;
     let sessions = serve_sessions(&mesh, "v1", "attendees:50051").await?;
-    let workloads = workloads(&v1, &v2, &sessions);
+    plane.write("workloads.yaml", &workloads(&v1, &v2, &sessions))?;
+    plane.write("subsets.yaml", SUBSETS)?;
     println!(
         "\nattendees v1 on {}, attendees v2 on {}, sessions v1 on {}",
         v1.addr, v2.addr, sessions.addr
@@ -271,7 +331,7 @@ async fn main() -> anyhow::Result<()> {
     let mut sessions_client = SessionsClient::new(MeshChannel::new(&mesh, "sessions:50052")?);
 
     println!("\nStep 1: the seed's routing, corrected: everything to v1");
-    apply(&mesh, &workloads, STEP1_SEED)?;
+    plane.apply(STEP1_SEED, attendees_route_is("seed")).await?;
     let mut t = Tally::default();
     for _ in 0..200 {
         t.add("attendees", &call_attendees(&mut attendees, None).await?);
@@ -302,7 +362,9 @@ async fn main() -> anyhow::Result<()> {
     );
 
     println!("\nStep 2: `x-user-group: beta` to v2, everyone else to v1");
-    apply(&mesh, &workloads, STEP2_BETA)?;
+    plane
+        .apply(STEP2_BETA, attendees_route_is("beta-users"))
+        .await?;
     let mut t = Tally::default();
     for i in 0..200 {
         let group = if i % 2 == 0 { "beta" } else { "regular" };
@@ -315,7 +377,9 @@ async fn main() -> anyhow::Result<()> {
     );
 
     println!("\nStep 3: a weighted canary, 80/20");
-    apply(&mesh, &workloads, STEP3_CANARY)?;
+    plane
+        .apply(STEP3_CANARY, attendees_route_is("canary"))
+        .await?;
     let mut t = Tally::default();
     for _ in 0..1000 {
         t.add("attendees", &call_attendees(&mut attendees, None).await?);
@@ -329,7 +393,9 @@ async fn main() -> anyhow::Result<()> {
     );
 
     println!("\nStep 4: v2 fails every other request; retries hide it");
-    apply(&mesh, &workloads, STEP4_RETRIES)?;
+    plane
+        .apply(STEP4_RETRIES, attendees_route_is("half-and-half"))
+        .await?;
     v2_faults.fail_one_in(2);
     let mut t = Tally::default();
     let seen_before = v2_faults.requests_seen();
@@ -351,7 +417,9 @@ async fn main() -> anyhow::Result<()> {
     );
 
     println!("  ... now v2 fails everything, under a budget of 20 % extra load");
-    apply(&mesh, &workloads, STEP4_BUDGET)?;
+    plane
+        .apply(STEP4_BUDGET, attendees_route_is("half-and-half-budgeted"))
+        .await?;
     v2_faults.fail_one_in(1);
     let before_v1 = v1.served.load(std::sync::atomic::Ordering::SeqCst);
     let seen_before = v2_faults.requests_seen();
@@ -383,11 +451,11 @@ async fn main() -> anyhow::Result<()> {
     v2_faults.fail_one_in(0);
 
     println!("\nStep 5: a rate limit on sessions: 10 requests a second, bursts of 10");
-    apply(
-        &mesh,
-        &workloads,
-        &format!("{STEP1_SEED}---{STEP5_RATE_LIMIT}"),
-    )?;
+    plane
+        .apply(&format!("{STEP1_SEED}---{STEP5_RATE_LIMIT}"), |p| {
+            !p.rate_limits().is_empty()
+        })
+        .await?;
     let mut t = Tally::default();
     for _ in 0..50 {
         match sessions_client.list(ListRequest::default()).await {
