@@ -209,6 +209,13 @@ fn percent_encode(message: &str) -> String {
 /// assert_eq!(mesh_core::protocol::encode_grpc_timeout(Duration::from_millis(1500)), "1500000u");
 /// ```
 pub fn encode_grpc_timeout(d: Duration) -> String {
+    let (v, unit) = grpc_timeout_parts(d);
+    format!("{v}{unit}")
+}
+
+/// The number and unit [`encode_grpc_timeout`] writes, for callers that
+/// format them without allocating.
+pub(crate) fn grpc_timeout_parts(d: Duration) -> (u128, &'static str) {
     const MAX: u128 = 99_999_999;
     let nanos = d.as_nanos();
     for (unit, per) in [
@@ -221,10 +228,10 @@ pub fn encode_grpc_timeout(d: Duration) -> String {
     ] {
         let v = nanos.div_ceil(per);
         if v <= MAX {
-            return format!("{v}{unit}");
+            return (v, unit);
         }
     }
-    format!("{MAX}H")
+    (MAX, "H")
 }
 
 /// Parses a `grpc-timeout` value; `None` if it is malformed.

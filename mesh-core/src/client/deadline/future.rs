@@ -6,6 +6,7 @@ use pin_project_lite::pin_project;
 use tokio::time::{Sleep, sleep_until};
 
 use super::RequestDeadline;
+use crate::client::route::RouteDecision;
 use crate::error::MeshError;
 
 pin_project! {
@@ -17,13 +18,13 @@ pin_project! {
     pub enum ResponseFuture<F> {
         /// No deadline applies: the inner future as it is.
         Unbounded { #[pin] inner: F },
-        /// The inner future, raced against the deadline; `route` names the
-        /// route in the error.
+        /// The inner future, raced against the deadline; `route` (the
+        /// routing decision) names the route in the error.
         Bounded {
             #[pin] inner: F,
             #[pin] sleep: Sleep,
             deadline: RequestDeadline,
-            route: String,
+            route: Option<RouteDecision>,
         },
     }
 }
@@ -33,7 +34,11 @@ impl<F> ResponseFuture<F> {
         ResponseFuture::Unbounded { inner }
     }
 
-    pub(super) fn bounded(inner: F, deadline: RequestDeadline, route: String) -> Self {
+    pub(super) fn bounded(
+        inner: F,
+        deadline: RequestDeadline,
+        route: Option<RouteDecision>,
+    ) -> Self {
         ResponseFuture::Bounded {
             inner,
             sleep: sleep_until(deadline.at),
@@ -64,7 +69,10 @@ where
                 }
                 match sleep.poll(cx) {
                     Poll::Ready(()) => Poll::Ready(Err(MeshError::DeadlineExceeded {
-                        route: std::mem::take(route),
+                        route: route
+                            .as_ref()
+                            .map(|d| d.route().name.clone())
+                            .unwrap_or_default(),
                         elapsed: deadline.budget,
                         clamped: deadline.clamped,
                     })),

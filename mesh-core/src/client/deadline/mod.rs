@@ -82,11 +82,9 @@ where
         let Some(deadline) = deadline_for(&req, self.protocol, Instant::now()) else {
             return ResponseFuture::unbounded(self.inner.call(req));
         };
-        let route = req
-            .extensions()
-            .get::<RouteDecision>()
-            .map(|d| d.route().name.clone())
-            .unwrap_or_default();
+        // The decision (an `Arc`) names the route if the deadline passes;
+        // copying the name now would allocate on every request.
+        let route = req.extensions().get::<RouteDecision>().cloned();
         req.extensions_mut().insert(deadline);
         ResponseFuture::bounded(self.inner.call(req), deadline, route)
     }

@@ -52,6 +52,9 @@ where
     B::Error: Into<BoxError>,
 {
     let mut cx = Context::from_waker(Waker::noop());
+    // The first chunk apart: a unary request is one chunk, and needs no
+    // `Vec` (nor copy) to be kept.
+    let mut first: Option<Bytes> = None;
     let mut chunks: Vec<Bytes> = Vec::new();
     let mut size = 0usize;
     let mut trailers = None;
@@ -64,7 +67,10 @@ where
             Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
                 Ok(data) => {
                     size += data.len();
-                    chunks.push(data);
+                    match &first {
+                        None => first = Some(data),
+                        Some(_) => chunks.push(data),
+                    }
                     if size > MAX_REPLAY_BYTES {
                         break false;
                     }
@@ -82,11 +88,12 @@ where
             Poll::Pending => break false,
         }
     };
-    let data = match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.pop().unwrap_or_default(),
-        _ => {
+    let data = match (first, chunks.is_empty()) {
+        (None, _) => Bytes::new(),
+        (Some(first), true) => first,
+        (Some(first), false) => {
             let mut joined = BytesMut::with_capacity(size);
+            joined.extend_from_slice(&first);
             chunks.iter().for_each(|c| joined.extend_from_slice(c));
             joined.freeze()
         }

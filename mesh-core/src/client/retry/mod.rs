@@ -28,7 +28,7 @@ use crate::client::deadline::RequestDeadline;
 use crate::client::route::RouteDecision;
 use crate::error::{BoxError, MeshError};
 use crate::mesh::Mesh;
-use crate::protocol::{Protocol, encode_grpc_timeout};
+use crate::protocol::{Protocol, grpc_timeout_parts};
 
 /// Retries requests by their route's policy.
 #[derive(Clone, Debug)]
@@ -58,9 +58,23 @@ fn set_grpc_timeout(
         return;
     };
     let left = end.saturating_duration_since(Instant::now());
-    if let Ok(v) = HeaderValue::from_str(&encode_grpc_timeout(left)) {
-        headers.insert("grpc-timeout", v);
+    if let Some(v) = grpc_timeout_value(left) {
+        headers.insert(GRPC_TIMEOUT, v);
     }
+}
+
+const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
+
+/// [`crate::protocol::encode_grpc_timeout`] as a header value, formatted on the stack: the
+/// value's own allocation is the only one.
+fn grpc_timeout_value(left: std::time::Duration) -> Option<HeaderValue> {
+    use std::io::Write as _;
+    let mut buf = [0u8; 16];
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let (value, unit) = grpc_timeout_parts(left);
+    write!(cursor, "{value}{unit}").ok()?;
+    let n = cursor.position() as usize;
+    HeaderValue::from_bytes(&buf[..n]).ok()
 }
 
 impl<S, B, R> Service<Request<B>> for Retry<S>

@@ -31,6 +31,11 @@ impl RouteDecision {
         }
     }
 
+    /// The table, route and destination, as indices into the snapshot.
+    pub(crate) fn indices(&self) -> (usize, usize, usize) {
+        (self.table, self.route, self.destination)
+    }
+
     /// The snapshot the decision was made on.
     pub fn snapshot(&self) -> &Arc<Snapshot> {
         &self.snapshot

@@ -87,6 +87,28 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
+/// `traceparent` for `sc`, as `TraceContextPropagator` writes it
+/// (`00-<trace id>-<span id>-<flags>`, only the sampled flag kept), built
+/// without the propagator's intermediate `String`s: one allocation, the
+/// header value's own.
+fn traceparent(sc: &SpanContext) -> Option<HeaderValue> {
+    fn hex(out: &mut [u8], bytes: &[u8]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+            pair[0] = DIGITS[usize::from(b >> 4)];
+            pair[1] = DIGITS[usize::from(b & 0xf)];
+        }
+    }
+    let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    hex(&mut buf[3..35], &sc.trace_id().to_bytes());
+    hex(&mut buf[36..52], &sc.span_id().to_bytes());
+    hex(
+        &mut buf[53..55],
+        &[sc.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8()],
+    );
+    HeaderValue::from_bytes(&buf).ok()
+}
+
 /// The trace in the headers, on an empty context: the caller's span as a
 /// remote span context (if its `traceparent` is valid) and the baggage.
 /// A malformed `traceparent` is ignored, with its `tracestate`.

@@ -36,6 +36,7 @@ impl<S> Layer<S> for ClientMetricsLayer {
             target: self.target.clone(),
             protocol: self.protocol,
             unknown: Arc::from("unknown"),
+            cache: Arc::default(),
         }
     }
 }

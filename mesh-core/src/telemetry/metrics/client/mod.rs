@@ -6,6 +6,7 @@ mod layer;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use arc_swap::ArcSwapOption;
 use http::{Request, Response};
 use tower_service::Service;
 
@@ -43,20 +44,61 @@ pub struct ClientMetrics<S> {
     protocol: Protocol,
     /// The `unknown` label value, allocated once per layer.
     unknown: Arc<str>,
+    /// Label sets for the current snapshot, shared by clones.
+    cache: Arc<ArcSwapOption<LabelCache>>,
+}
+
+/// The label sets of one route table, by route and destination, for one
+/// snapshot: built once per snapshot, so a request clones a few `Arc`s
+/// instead of allocating its label strings.
+#[derive(Debug)]
+pub(super) struct LabelCache {
+    version: u64,
+    table: usize,
+    labels: Vec<Vec<ClientLabels>>,
 }
 
 impl<S> ClientMetrics<S> {
-    /// The labels for `req`: allocated once per request, then moved.
+    /// The labels for `req`, from the cache when it holds the request's
+    /// snapshot and table (always, but for the first request after an
+    /// update).
     fn labels<B>(&self, req: &Request<B>) -> ClientLabels {
         match req.extensions().get::<RouteDecision>() {
             Some(decision) => {
-                let dest = decision.destination();
-                ClientLabels {
-                    target: self.target.clone(),
-                    route: decision.route().name.as_str().into(),
-                    dest_service: dest.host.as_str().into(),
-                    dest_subset: dest.subset.as_deref().map(Arc::from),
+                let (t, r, d) = decision.indices();
+                let version = decision.snapshot().version();
+                if let Some(cache) = &*self.cache.load()
+                    && cache.version == version
+                    && cache.table == t
+                    && let Some(labels) = cache.labels.get(r).and_then(|ds| ds.get(d))
+                {
+                    return labels.clone();
                 }
+                let table = decision.table();
+                let labels: Vec<Vec<ClientLabels>> = table
+                    .routes
+                    .iter()
+                    .map(|route| {
+                        let name: Arc<str> = route.name.as_str().into();
+                        route
+                            .destinations
+                            .iter()
+                            .map(|w| ClientLabels {
+                                target: self.target.clone(),
+                                route: name.clone(),
+                                dest_service: w.destination.host.as_str().into(),
+                                dest_subset: w.destination.subset.as_deref().map(Arc::from),
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let found = labels[r][d].clone();
+                self.cache.store(Some(Arc::new(LabelCache {
+                    version,
+                    table: t,
+                    labels,
+                })));
+                found
             }
             None => ClientLabels {
                 target: self.target.clone(),

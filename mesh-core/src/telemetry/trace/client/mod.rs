@@ -7,16 +7,17 @@ mod layer;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
+use opentelemetry::baggage::BaggageExt;
 use opentelemetry::propagation::TextMapPropagator;
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry_sdk::propagation::BaggagePropagator;
 use tower_service::Service;
 
 pub use future::ResponseFuture;
 pub use layer::ClientTraceLayer;
 
 use super::{
-    HeaderInjector, TRACEPARENT, TRACESTATE, child_of, extract, propagator, valid_span_context,
+    HeaderInjector, TRACEPARENT, TRACESTATE, child_of, extract, traceparent, valid_span_context,
 };
 
 /// Starts a client span for each request to one target and propagates it.
@@ -56,8 +57,14 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let current = opentelemetry::Context::current();
-        let parent =
-            valid_span_context(&current).or_else(|| valid_span_context(&extract(req.headers())));
+        // Only a request that carries a `traceparent` has a trace to
+        // extract: skipping the propagators otherwise saves their work.
+        let parent = valid_span_context(&current).or_else(|| {
+            req.headers()
+                .contains_key(TRACEPARENT)
+                .then(|| valid_span_context(&extract(req.headers())))
+                .flatten()
+        });
         let span = child_of(parent.as_ref());
         let record = tracing::info_span!(
             "mesh.client",
@@ -72,13 +79,24 @@ where
         if let Some(p) = &parent {
             record.record("parent_span_id", tracing::field::display(p.span_id()));
         }
+        // What the propagators would write (`traceparent`, a non-empty
+        // `tracestate`, the context's baggage if any), without building a
+        // context and the propagators' `String`s on every request.
         let headers = req.headers_mut();
-        headers.remove(TRACEPARENT);
         headers.remove(TRACESTATE);
-        propagator().inject_context(
-            &current.with_remote_span_context(span),
-            &mut HeaderInjector(headers),
-        );
+        match traceparent(&span) {
+            Some(value) => headers.insert(TRACEPARENT, value),
+            None => headers.remove(TRACEPARENT),
+        };
+        let state = span.trace_state().header();
+        if !state.is_empty()
+            && let Ok(value) = HeaderValue::try_from(state)
+        {
+            headers.insert(TRACESTATE, value);
+        }
+        if !current.baggage().is_empty() {
+            BaggagePropagator::new().inject_context(&current, &mut HeaderInjector(headers));
+        }
         let future = {
             let _entered = record.enter();
             self.inner.call(req)
