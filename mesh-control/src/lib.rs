@@ -26,13 +26,16 @@
 //! - [`ads`]: the ADS server (state of the world; delta is `UNIMPLEMENTED`);
 //! - [`registry`]: self-registration with leases, over gRPC on the xDS port;
 //! - the admin API (`/healthz`, `/readyz`, `/config`, `/clients`,
-//!   `/errors`), on its own port.
+//!   `/errors`), on its own port;
+//! - [`probe`]: a data-plane client of a running control plane, to see
+//!   which endpoints serve a target (the `probe` command).
 
 mod admin;
 pub mod ads;
 mod error;
 mod merge;
 mod plane;
+pub mod probe;
 pub mod registry;
 pub mod snapshot;
 mod source;

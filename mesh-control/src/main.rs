@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! mesh-control serve --config deploy/mesh --listen 127.0.0.1:15010 --admin 127.0.0.1:15014
+//! mesh-control probe --xds 127.0.0.1:15010 --target attendees:50051 -n 100
 //! ```
 
 use std::path::PathBuf;
@@ -23,8 +24,10 @@ struct Cli {
 enum Command {
     /// Serve a directory of YAML over ADS, with the registry and the admin API.
     Serve(Serve),
-    // `probe` (ask a running control plane what it serves, as a client
-    // would) goes here, as its own variant and module.
+    /// Ask a running control plane what it serves, as a client would:
+    /// send requests to a target's gRPC health service through the mesh
+    /// and print, as JSON, which endpoint served each and how many failed.
+    Probe(Probe),
 }
 
 #[derive(Debug, clap::Args)]
@@ -43,15 +46,47 @@ struct Serve {
     lease_ttl: u64,
 }
 
+#[derive(Debug, clap::Args)]
+struct Probe {
+    /// The control plane's xDS address (`host:port` or `http://host:port`).
+    #[arg(long, value_name = "ADDR")]
+    xds: String,
+    /// The target, as clients dial it (`attendees:50051`).
+    #[arg(long, value_name = "TARGET")]
+    target: String,
+    /// How many requests to send.
+    #[arg(
+        short = 'n',
+        long = "requests",
+        value_name = "N",
+        default_value_t = 100
+    )]
+    requests: u64,
+    /// The health service name to check (default: the whole server).
+    #[arg(long, value_name = "NAME")]
+    service: Option<String>,
+    /// How long to wait for the target's configuration, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    wait: u64,
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // Logs go to stderr: the probe's report is stdout.
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        Command::Probe(_) => "warn",
+    };
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .init();
-    let outcome = match Cli::parse().command {
+    let outcome = match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Probe(args) => probe(args).await,
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -81,6 +116,18 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
     shutdown_signal().await.context("waiting for a signal")?;
     tracing::info!("shutting down");
     running.shutdown().await?;
+    Ok(())
+}
+
+async fn probe(args: Probe) -> anyhow::Result<()> {
+    let mut probe = mesh_control::probe::Probe::new(args.xds, args.target)
+        .requests(args.requests)
+        .wait(std::time::Duration::from_secs(args.wait));
+    if let Some(service) = args.service {
+        probe = probe.service(service);
+    }
+    let report = probe.run().await?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }
 

@@ -1,5 +1,7 @@
 //! The mesh data plane: the policy model, the tower layers of the request
-//! path, static configuration in the Istio dialect, and telemetry.
+//! path, static configuration in the Istio dialect, telemetry, the xDS
+//! client ([`xds`]) and self-registration with the control plane
+//! ([`registration`]).
 //!
 //! Most users reach this crate through `mesh-tonic` or `mesh-hyper`, which
 //! wrap clients and servers with the layers defined here.
@@ -12,6 +14,7 @@ pub mod future;
 mod mesh;
 pub mod policy;
 pub mod protocol;
+pub mod registration;
 pub mod server;
 pub mod suggest;
 pub mod telemetry;

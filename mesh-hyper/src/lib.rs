@@ -43,6 +43,10 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! A server can register itself with the control plane (with labels such
+//! as `version: v2`) and keep its lease alive:
+//! [`MeshServerLayer::registration`], or [`Registration`] directly.
 
 mod client;
 mod connector;
@@ -50,5 +54,8 @@ mod server;
 
 pub use client::{InvalidTarget, MeshClient, RequestBody, ResponseBody};
 pub use connector::{HttpVersion, HyperConnector, HyperEndpoint};
+pub use mesh_core::registration::{
+    Registration, RegistrationBuilder, RegistrationError, RegistrationStatus,
+};
 pub use mesh_core::transport::ConnectSettings;
 pub use server::{MeshServerLayer, serve};

@@ -1,6 +1,7 @@
 //! The inbound side: [`MeshServerLayer`] and a small [`serve`] loop.
 
 use std::future::Future;
+use std::net::SocketAddr;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -8,6 +9,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use mesh_core::protocol::Protocol;
+use mesh_core::registration::{Registration, RegistrationBuilder};
 use mesh_core::server::{ServerLayer, ServerStack};
 use mesh_core::{BoxError, Mesh};
 use tokio::net::TcpListener;
@@ -72,6 +74,45 @@ impl MeshServerLayer {
         Self {
             inner: ServerLayer::new(mesh, service, Protocol::Http),
         }
+    }
+
+    /// A registration of this server with the control plane at
+    /// `control_plane` (`http://host:port`), as an endpoint of this
+    /// layer's service at `addr` (the address other workloads reach it
+    /// at). Add labels, then [`RegistrationBuilder::start`] it; see
+    /// [`mesh_core::registration`].
+    ///
+    /// ```no_run
+    /// # use std::convert::Infallible;
+    /// # use bytes::Bytes;
+    /// # use http_body_util::Full;
+    /// use mesh_core::{Mesh, policy::Policy};
+    /// use mesh_hyper::{MeshServerLayer, serve};
+    /// use tower::Layer;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mesh = Mesh::new(Policy::empty());
+    /// let layer = MeshServerLayer::new(&mesh, "attendees");
+    /// let listener = tokio::net::TcpListener::bind("10.0.0.7:8080").await?;
+    /// let registration = layer
+    ///     .registration("http://127.0.0.1:15010", listener.local_addr()?)
+    ///     .label("version", "v2")
+    ///     .start()?;
+    /// let service = layer.layer(tower::service_fn(
+    ///     |_req: http::Request<hyper::body::Incoming>| async {
+    ///         Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"hello"))))
+    ///     },
+    /// ));
+    /// serve(listener, service, async {
+    ///     let _ = tokio::signal::ctrl_c().await;
+    /// })
+    /// .await;
+    /// registration.shutdown().await?; // leaves the service at once
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn registration(&self, control_plane: &str, addr: SocketAddr) -> RegistrationBuilder {
+        Registration::builder(control_plane, self.inner.service(), addr)
     }
 }
 

@@ -18,9 +18,16 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! A server can register itself with the control plane (with labels such
+//! as `version: v2`) and keep its lease alive:
+//! [`MeshServerLayer::registration`], or [`Registration`] directly.
 
 mod channel;
 mod server;
 
 pub use channel::{InvalidTarget, MeshChannel};
+pub use mesh_core::registration::{
+    Registration, RegistrationBuilder, RegistrationError, RegistrationStatus,
+};
 pub use server::MeshServerLayer;

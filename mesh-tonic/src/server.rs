@@ -1,5 +1,8 @@
+use std::net::SocketAddr;
+
 use mesh_core::Mesh;
 use mesh_core::protocol::Protocol;
+use mesh_core::registration::{Registration, RegistrationBuilder};
 use mesh_core::server::{ServerLayer, ServerStack};
 use tower_layer::Layer;
 
@@ -22,6 +25,35 @@ impl MeshServerLayer {
         Self {
             inner: ServerLayer::new(mesh, service, Protocol::Grpc),
         }
+    }
+
+    /// A registration of this server with the control plane at
+    /// `control_plane` (`http://host:port`), as an endpoint of this
+    /// layer's service at `addr` (the address other workloads reach it
+    /// at). Add labels, then [`RegistrationBuilder::start`] it; see
+    /// [`mesh_core::registration`].
+    ///
+    /// ```no_run
+    /// use mesh_core::{Mesh, policy::Policy};
+    /// use mesh_tonic::MeshServerLayer;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mesh = Mesh::new(Policy::empty());
+    /// let layer = MeshServerLayer::new(&mesh, "attendees");
+    /// let listener = tokio::net::TcpListener::bind("10.0.0.7:50051").await?;
+    /// let registration = layer
+    ///     .registration("http://127.0.0.1:15010", listener.local_addr()?)
+    ///     .label("version", "v2")
+    ///     .start()?;
+    /// let server = tonic::transport::Server::builder().layer(layer);
+    /// // ... add services, serve on `listener` until told to stop, then:
+    /// registration.shutdown().await?; // leaves the service at once
+    /// # let _ = server;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn registration(&self, control_plane: &str, addr: SocketAddr) -> RegistrationBuilder {
+        Registration::builder(control_plane, self.inner.service(), addr)
     }
 }
 

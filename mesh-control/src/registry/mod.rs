@@ -1,7 +1,8 @@
 //! The endpoint registry: workloads register themselves under a declared
 //! service over gRPC (`mesh.registry.v1.Registry`, see
-//! `proto/registry.proto`) and keep their lease alive; a lease that lapses
-//! takes its endpoint out of the service.
+//! `mesh-core/proto/registry.proto`) and keep their lease alive; a lease
+//! that lapses takes its endpoint out of the service. Workloads use
+//! `mesh_core::registration` to do so.
 
 mod grpc;
 mod leases;
@@ -10,8 +11,7 @@ pub use grpc::RegistryService;
 pub use leases::Lease;
 pub(crate) use leases::Leases;
 
-/// The generated protobuf types and gRPC stubs of `mesh.registry.v1`.
-#[allow(missing_docs, unreachable_pub, clippy::all)]
-pub mod pb {
-    tonic::include_proto!("mesh.registry.v1");
-}
+/// The protobuf types and gRPC stubs of `mesh.registry.v1`, generated in
+/// `mesh-core` (which holds `proto/registry.proto`, so that workloads can
+/// register without depending on the control plane).
+pub use mesh_core::registration::pb;

@@ -37,6 +37,11 @@ impl ServerLayer {
             protocol,
         }
     }
+
+    /// The service this stack serves, as named in the policy.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
 }
 
 impl<S> Layer<S> for ServerLayer {

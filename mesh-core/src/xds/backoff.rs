@@ -1,5 +1,5 @@
 //! gRPC's connection backoff: 1 s, times 1.6 per failure, at most 120 s,
-//! each delay jittered by +-20 %.
+//! each delay jittered by +-20 % (other bounds with [`Backoff::bounded`]).
 
 use std::time::Duration;
 
@@ -11,6 +11,8 @@ const JITTER: f64 = 0.2;
 /// The delays between failed attempts to reach a server.
 #[derive(Debug)]
 pub(crate) struct Backoff {
+    initial: Duration,
+    max: Duration,
     next: Duration,
     rng: fastrand::Rng,
 }
@@ -21,19 +23,34 @@ impl Backoff {
     }
 
     pub(crate) fn with_rng(rng: fastrand::Rng) -> Self {
-        Self { next: INITIAL, rng }
+        Self {
+            initial: INITIAL,
+            max: MAX,
+            next: INITIAL,
+            rng,
+        }
+    }
+
+    /// The same growth and jitter from `initial` up to `max`.
+    pub(crate) fn bounded(initial: Duration, max: Duration) -> Self {
+        Self {
+            initial,
+            max,
+            next: initial,
+            rng: fastrand::Rng::new(),
+        }
     }
 
     /// The delay before the next attempt.
     pub(crate) fn next_delay(&mut self) -> Duration {
         let base = self.next;
-        self.next = base.mul_f64(MULTIPLIER).min(MAX);
+        self.next = base.mul_f64(MULTIPLIER).min(self.max);
         base.mul_f64(1.0 + JITTER * (self.rng.f64() * 2.0 - 1.0))
     }
 
     /// Starts over, after a stream that got a response.
     pub(crate) fn reset(&mut self) {
-        self.next = INITIAL;
+        self.next = self.initial;
     }
 }
 

@@ -13,7 +13,7 @@
 //! face): unsupported input is rejected, never silently ignored.
 
 mod assemble;
-mod backoff;
+pub(crate) mod backoff;
 mod bootstrap;
 mod bootstrap_json;
 mod client;

@@ -1,13 +1,21 @@
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use http::Response;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use super::pool::PooledEndpoint;
 use crate::error::MeshError;
+
+/// The endpoint that answered: a response extension the balancer adds, so
+/// that callers (probes, tests, access logs) can tell which endpoint served
+/// a request: `res.extensions().get::<ServedBy>()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServedBy(pub SocketAddr);
 
 /// Keeps the endpoint's in-flight count right even when the request is
 /// dropped before it finishes.
@@ -21,7 +29,7 @@ impl<E> Drop for InFlight<E> {
 
 pin_project! {
     /// The response of [`super::Balance`]: the endpoint's, with its latency
-    /// and failures recorded.
+    /// and failures recorded and [`ServedBy`] in its extensions.
     pub struct ResponseFuture<F, E> {
         #[pin]
         inner: F,
@@ -41,19 +49,20 @@ impl<F, E> ResponseFuture<F, E> {
     }
 }
 
-impl<F, E, T> Future for ResponseFuture<F, E>
+impl<F, E, B> Future for ResponseFuture<F, E>
 where
-    F: Future<Output = Result<T, MeshError>>,
+    F: Future<Output = Result<Response<B>, MeshError>>,
 {
-    type Output = Result<T, MeshError>;
+    type Output = Result<Response<B>, MeshError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let out = ready!(this.inner.poll(cx));
+        let mut out = ready!(this.inner.poll(cx));
         let endpoint = &this.in_flight.0;
         let now = Instant::now();
-        match &out {
-            Ok(_) => {
+        match &mut out {
+            Ok(res) => {
+                res.extensions_mut().insert(ServedBy(endpoint.addr));
                 endpoint.load.connected();
                 endpoint.load.observe(now - *this.started, now);
             }

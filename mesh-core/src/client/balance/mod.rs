@@ -17,7 +17,7 @@ use http::{Request, Response};
 use tokio::time::Instant;
 use tower_service::Service;
 
-pub use future::ResponseFuture;
+pub use future::{ResponseFuture, ServedBy};
 
 use crate::client::route::RouteDecision;
 use crate::error::{MeshError, Unhealthy};
