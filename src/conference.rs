@@ -80,7 +80,7 @@ impl Faults {
     fn should_fail(&self) -> bool {
         let n = u64::from(self.one_in.load(Ordering::SeqCst));
         let seen = self.seen.fetch_add(1, Ordering::SeqCst);
-        n != 0 && seen % n == 0
+        n != 0 && seen.is_multiple_of(n)
     }
 }
 

@@ -27,15 +27,12 @@ fn addresses(
         .flat_map(|c| &c.endpoints)
         .flat_map(|l| &l.lb_endpoints)
     {
-        if let Some(HostIdentifier::Endpoint(ep)) = &e.host_identifier {
-            if let Some(address::Address::SocketAddress(sa)) =
+        if let Some(HostIdentifier::Endpoint(ep)) = &e.host_identifier
+            && let Some(address::Address::SocketAddress(sa)) =
                 ep.address.as_ref().and_then(|a| a.address.as_ref())
-            {
-                if let Some(PortSpecifier::PortValue(p)) = sa.port_specifier {
+                && let Some(PortSpecifier::PortValue(p)) = sa.port_specifier {
                     out.push(format!("{}:{p}", sa.address));
                 }
-            }
-        }
     }
     Ok(out)
 }

@@ -67,8 +67,8 @@ pub(super) fn read(cx: &mut Cx, spec: &Field<'_>) -> DestinationRuleSpec {
     let Some(obj) = spec.object(cx, SPEC) else {
         return out;
     };
-    if let Some(f) = obj.required(cx, "host") {
-        if let Some(host) = f.name(cx) {
+    if let Some(f) = obj.required(cx, "host")
+        && let Some(host) = f.name(cx) {
             if host.contains('*') {
                 cx.report(
                     &f,
@@ -78,7 +78,6 @@ pub(super) fn read(cx: &mut Cx, spec: &Field<'_>) -> DestinationRuleSpec {
             }
             host.clone_into(&mut out.host);
         }
-    }
     out.load_balancer = obj
         .get("trafficPolicy")
         .and_then(|f| traffic_policy(cx, &f));

@@ -79,21 +79,18 @@ pub(super) fn read(cx: &mut Cx, field: &Field<'_>) -> Option<RetryPolicy> {
             cx.report(&f, "must be positive", None);
         }
     }
-    if let Some(f) = obj.get("retryOn") {
-        if let Some(text) = f.str(cx) {
+    if let Some(f) = obj.get("retryOn")
+        && let Some(text) = f.str(cx) {
             retry_on(cx, &f, text, &mut policy);
         }
-    }
-    if let Some(f) = obj.get("backoff") {
-        if let Some(backoff) = backoff(cx, &f) {
+    if let Some(f) = obj.get("backoff")
+        && let Some(backoff) = backoff(cx, &f) {
             policy.backoff = backoff;
         }
-    }
-    if let Some(f) = obj.get("budget") {
-        if let Some(budget) = budget(cx, &f) {
+    if let Some(f) = obj.get("budget")
+        && let Some(budget) = budget(cx, &f) {
             policy.budget = budget;
         }
-    }
     (attempts > 0).then_some(policy)
 }
 

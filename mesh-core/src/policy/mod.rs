@@ -327,8 +327,8 @@ fn validate_table(table: &RouteTable, services: &[ResolvedService]) -> Result<()
                         services.iter().map(|s| s.service.host.as_str()),
                     ),
                 })?;
-            if let Some(subset) = &dest.subset {
-                if !svc.subsets.contains_key(subset) {
+            if let Some(subset) = &dest.subset
+                && !svc.subsets.contains_key(subset) {
                     return Err(PolicyError::UnknownSubset {
                         table: table.name.clone(),
                         route: route.name.clone(),
@@ -337,7 +337,6 @@ fn validate_table(table: &RouteTable, services: &[ResolvedService]) -> Result<()
                         hint: did_you_mean(subset, svc.subsets.keys().map(String::as_str)),
                     });
                 }
-            }
             if let Some(port) = dest.port {
                 let ports = &svc.service.ports;
                 if !ports.is_empty() && !ports.iter().any(|p| p.number == port) {

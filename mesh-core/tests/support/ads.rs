@@ -220,15 +220,13 @@ impl AggregatedDiscoveryService for Ads {
                             continue;
                         }
                         st.asked.insert(type_url.clone(), req.resource_names);
-                        if let Some(resp) = st.response(&shared, &type_url) {
-                            if tx.send(Ok(resp)).await.is_err() { return; }
-                        }
+                        if let Some(resp) = st.response(&shared, &type_url)
+                            && tx.send(Ok(resp)).await.is_err() { return; }
                     }
                     ev = events.recv() => match ev {
                         Ok(Event::Pushed(type_url)) => {
-                            if let Some(resp) = st.response(&shared, &type_url) {
-                                if tx.send(Ok(resp)).await.is_err() { return; }
-                            }
+                            if let Some(resp) = st.response(&shared, &type_url)
+                                && tx.send(Ok(resp)).await.is_err() { return; }
                         }
                         Ok(Event::Drop) | Err(_) => {
                             let _ = tx.send(Err(Status::unavailable("dropped by the test"))).await;

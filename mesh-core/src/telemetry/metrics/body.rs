@@ -51,11 +51,10 @@ impl<B: Body> Body for MetricsBody<B> {
                     if let Some(r) = this.recorder.take() {
                         r.on_trailers(trailers);
                     }
-                } else if this.inner.is_end_stream() {
-                    if let Some(r) = this.recorder.take() {
+                } else if this.inner.is_end_stream()
+                    && let Some(r) = this.recorder.take() {
                         r.on_end();
                     }
-                }
             }
             Some(Err(_)) => {
                 if let Some(r) = this.recorder.take() {
