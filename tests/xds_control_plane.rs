@@ -40,6 +40,11 @@ impl Load {
                         if let Err(e) = list(&mut c).await {
                             eprintln!("request failed: {e}");
                             failures.fetch_add(1, Ordering::SeqCst);
+                            // A failure can come back without awaiting
+                            // anything: yield, or the callers starve the
+                            // runtime (the xDS client and control plane
+                            // included) and a failure turns into a hang.
+                            tokio::task::yield_now().await;
                         }
                     }
                 })

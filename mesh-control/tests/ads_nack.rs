@@ -1,4 +1,5 @@
-//! NACKs are recorded and shown in /clients; stale nonces are ignored.
+//! NACKs are recorded and shown in /clients; a stale nonce ACKs nothing
+//! and gets no answer, but its subscription counts.
 
 mod support;
 
@@ -55,7 +56,7 @@ async fn a_nack_is_recorded_and_visible_in_clients() -> Result<()> {
 }
 
 #[tokio::test]
-async fn stale_nonces_are_ignored() -> Result<()> {
+async fn a_stale_request_acks_nothing_but_its_subscription_counts() -> Result<()> {
     let plane = Plane::start(&[
         ("services.yaml", SERVICES),
         ("routes.yaml", &routes_to("v1")),
@@ -70,8 +71,8 @@ async fn stale_nonces_are_ignored() -> Result<()> {
     let second = ads.recv_type(ROUTE_TYPE).await?;
     assert_ne!(first.nonce, second.nonce);
 
-    // Answering the first response now, even with a grown subscription,
-    // is stale: no answer, no ACK recorded.
+    // Answering the first response now is stale: no answer, no ACK
+    // recorded; the grown subscription is recorded all the same.
     ads.send(request(
         ROUTE_TYPE,
         &[rds, "outbound|50052||sessions"],
@@ -87,9 +88,13 @@ async fn stale_nonces_are_ignored() -> Result<()> {
     let rds_status = &body["clients"][0]["types"][ROUTE_TYPE];
     assert_eq!(rds_status["stale_requests"], 1);
     assert!(rds_status["acked_version"].is_null());
-    assert_eq!(rds_status["subscribed"], serde_json::json!([rds]));
+    assert_eq!(
+        rds_status["subscribed"],
+        serde_json::json!([rds, "outbound|50052||sessions"])
+    );
 
-    // The same change on the latest nonce is an ACK and is answered.
+    // The ACK of the second response (restating the subscription) gets
+    // what the grown subscription asks for.
     ads.send(request(
         ROUTE_TYPE,
         &[rds, "outbound|50052||sessions"],

@@ -7,12 +7,20 @@
 //! protocol:
 //!
 //! - a request with an empty `response_nonce` (a stream's first for a type,
-//!   or a client restating its subscription) is always answered;
+//!   or a client restating its subscription) is always answered, and so is
+//!   one carrying a nonce when nothing of its type was sent on this stream
+//!   (the nonce is from an earlier stream);
 //! - a request whose nonce is the last one sent is an ACK, or a NACK when
 //!   `error_detail` is set; a NACK is recorded and nothing is resent until
 //!   the resources change, so the client keeps its previous version;
-//! - a request whose nonce is any other is stale and ignored as a whole
-//!   (the client answers the newer response too, restating its interest);
+//! - a request whose nonce is any other is stale: it ACKs or NACKs nothing
+//!   and is not answered ("the management server should not send a
+//!   DiscoveryResponse for any DiscoveryRequest that has a stale nonce"),
+//!   but its `resource_names` are the client's subscription all the same
+//!   (envoyproxy/envoy#10363; the delta protocol requires it outright): a
+//!   change is recorded and goes out with the next response, at the latest
+//!   when the client answers the newer one. Dropping it would lose the
+//!   subscription whenever pushes keep crossing the client's requests;
 //! - a changed subscription is answered at once;
 //! - a new snapshot is sent for every type whose resources, as this client
 //!   subscribes to them, changed; clusters and endpoints first, then
@@ -85,11 +93,19 @@ impl StreamState {
         }
         let first = !self.types.contains_key(&req.type_url);
         let ts = self.types.entry(req.type_url.clone()).or_default();
-        if !req.response_nonce.is_empty() {
+        let fresh = req.response_nonce.is_empty() || ts.sent.is_none();
+        if !fresh {
             let latest = ts.sent.as_ref().map(|s| s.nonce.as_str());
             if latest != Some(req.response_nonce.as_str()) {
                 ts.stale_requests += 1;
-                tracing::debug!(type_url = %req.type_url, nonce = %req.response_nonce, stream = self.id, "ignoring a stale request");
+                let interest =
+                    next_interest(&ts.interest, first, &req.resource_names, &req.type_url);
+                let resubscribed = interest != ts.interest;
+                if resubscribed {
+                    ts.interest = interest;
+                    ts.owed = true;
+                }
+                tracing::debug!(type_url = %req.type_url, nonce = %req.response_nonce, stream = self.id, resubscribed, "a stale request: not an ack, not answered");
                 return Vec::new();
             }
             if let Some(error) = &req.error_detail {
@@ -116,7 +132,7 @@ impl StreamState {
             return Vec::new();
         };
         let interest = next_interest(&ts.interest, first, &req.resource_names, &req.type_url);
-        if interest != ts.interest || req.response_nonce.is_empty() {
+        if interest != ts.interest || fresh {
             ts.interest = interest;
             ts.owed = true;
         }

@@ -106,32 +106,112 @@ fn nack_is_recorded_and_keeps_the_previous_version() {
 }
 
 #[test]
-fn stale_nonces_are_ignored() {
+fn a_stale_request_acks_nothing_and_is_not_answered_but_its_subscription_counts() {
     let one_ep = Snapshot::initial().next(policy(&["10.0.0.1:1"]));
     let two_eps = one_ep.next(policy(&["10.0.0.1:1", "10.0.0.2:1"]));
     let mut s = StreamState::new(1, None);
     let name = "outbound|50051||attendees";
+    let sessions = "outbound|80||sessions";
     let first = one(s.on_request(request(ENDPOINT_TYPE, &[name], "", ""), &one_ep));
     let second = one(s.on_snapshot(&two_eps));
     assert_ne!(first.nonce, second.nonce);
-    // An answer to the first response, even one that changes the
-    // subscription, is stale now.
-    let stale = request(
-        ENDPOINT_TYPE,
-        &[name, "outbound|80||sessions"],
-        "1",
-        &first.nonce,
-    );
-    assert!(s.on_request(stale, &two_eps).is_empty());
+    // The client answers the first response, growing its subscription,
+    // while the second is on its way: that answer is stale.
+    let stale = request(ENDPOINT_TYPE, &[name, sessions], "1", &first.nonce);
+    assert!(s.on_request(stale, &two_eps).is_empty(), "not answered");
     let eds = &s.status().types[ENDPOINT_TYPE];
     assert_eq!(eds.stale_requests, 1);
-    assert_eq!(eds.subscribed, [name]);
-    assert_eq!(eds.acked_version, None);
-    let ack = request(ENDPOINT_TYPE, &[name], "2", &second.nonce);
-    assert!(s.on_request(ack, &two_eps).is_empty());
+    assert_eq!(eds.acked_version, None, "a stale request acks nothing");
+    assert_eq!(
+        eds.subscribed,
+        [name, sessions],
+        "but the subscription counts"
+    );
+    // The client's answer to the second response (restating the same
+    // subscription) gets what the grown subscription asks for.
+    let ack = request(ENDPOINT_TYPE, &[name, sessions], "2", &second.nonce);
+    let third = one(s.on_request(ack, &two_eps));
+    assert_eq!(third.resources.len(), 2, "{third:?}");
     assert_eq!(
         s.status().types[ENDPOINT_TYPE].acked_version.as_deref(),
         Some("2")
+    );
+    // Its ACK settles everything.
+    let ack = request(ENDPOINT_TYPE, &[name, sessions], "2", &third.nonce);
+    assert!(s.on_request(ack, &two_eps).is_empty());
+}
+
+#[test]
+fn a_subscription_in_a_stale_request_survives_pushes_that_keep_crossing_it() {
+    // envoyproxy/envoy#10363: when every answer of the client crosses a
+    // new push, each is stale on arrival; the pushes must still follow
+    // the subscription those answers state.
+    let mut snap = Snapshot::initial().next(policy(&["10.0.0.1:1"]));
+    let mut s = StreamState::new(1, None);
+    let name = "outbound|50051||attendees";
+    let sessions = "outbound|80||sessions";
+    let mut last = one(s.on_request(request(ENDPOINT_TYPE, &[name], "", ""), &snap));
+    for i in 2..5 {
+        let next = snap.next(policy(&["10.0.0.1:1", &format!("10.0.0.{i}:1")]));
+        let push = one(s.on_snapshot(&next));
+        let crossing = request(ENDPOINT_TYPE, &[name, sessions], "x", &last.nonce);
+        assert!(s.on_request(crossing, &next).is_empty());
+        (snap, last) = (next, push);
+    }
+    let push = one(s.on_snapshot(&snap.next(policy(&["10.0.0.9:1"]))));
+    let names: Vec<String> = push
+        .resources
+        .iter()
+        .map(|a| {
+            use prost::Message;
+            envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment::decode(
+                a.value.as_slice(),
+            )
+            .unwrap()
+            .cluster_name
+        })
+        .collect();
+    assert_eq!(names, [name, sessions]);
+    assert_eq!(s.status().types[ENDPOINT_TYPE].acked_version, None);
+}
+
+#[test]
+fn the_exact_race_of_a_route_switch_converges() {
+    // The data plane's answers after a route moved to subset v2: its EDS
+    // subscription shrinks to the whole-service cluster while the CDS
+    // answer adds v2, and the second EDS request crosses the response to
+    // the first.
+    let snap = Snapshot::initial().next(policy(&["10.0.0.1:1"]));
+    let (whole, v1) = ("outbound|50051||attendees", "outbound|50051|v1|attendees");
+    let mut s = StreamState::new(1, None);
+    let r1 = one(s.on_request(request(ENDPOINT_TYPE, &[v1, whole], "", ""), &snap));
+    assert!(
+        s.on_request(request(ENDPOINT_TYPE, &[v1, whole], "1", &r1.nonce), &snap)
+            .is_empty()
+    );
+    let r2 = one(s.on_request(request(ENDPOINT_TYPE, &[whole], "1", &r1.nonce), &snap));
+    assert_eq!(r2.resources.len(), 1);
+    // Crosses r2: stale, not answered.
+    assert!(
+        s.on_request(request(ENDPOINT_TYPE, &[v1, whole], "1", &r1.nonce), &snap)
+            .is_empty()
+    );
+    // The ACK of r2 gets both.
+    let r3 = one(s.on_request(request(ENDPOINT_TYPE, &[v1, whole], "1", &r2.nonce), &snap));
+    assert_eq!(r3.resources.len(), 2);
+}
+
+#[test]
+fn a_nonce_from_an_earlier_stream_is_answered() {
+    let snap = Snapshot::initial().next(policy(&[]));
+    let mut s = StreamState::new(2, None);
+    let r = one(s.on_request(request(LISTENER_TYPE, &["attendees"], "7", "41"), &snap));
+    assert_eq!(r.resources.len(), 1);
+    let lds = &s.status().types[LISTENER_TYPE];
+    assert_eq!(lds.stale_requests, 0);
+    assert_eq!(
+        lds.acked_version, None,
+        "it acks nothing sent on this stream"
     );
 }
 

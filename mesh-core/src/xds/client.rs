@@ -20,6 +20,13 @@ use crate::Mesh;
 /// policy is then the control plane's: a static policy installed before is
 /// replaced.
 ///
+/// Make before break (as gRPC's XdsDependencyManager, gRFC A74): a target
+/// whose new route configuration names clusters whose Cluster or
+/// ClusterLoadAssignment has not arrived keeps its previous configuration
+/// in force until they arrive or are known not to exist (after the
+/// does-not-exist timeout), so traffic never goes to a subset with no
+/// endpoints in between.
+///
 /// Cloning is cheap; the task stops when the last clone is dropped. While
 /// no server answers, the resources already received stay in force.
 ///

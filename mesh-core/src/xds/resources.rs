@@ -99,7 +99,7 @@ pub(crate) fn decode(kind: Kind, any: &Any) -> Result<Decoded, ResourceError> {
 /// let resources = Resources::new();
 /// assert_eq!(resources.to_policy().unwrap().services().count(), 0);
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Resources {
     pub(crate) listeners: BTreeMap<String, Cached<ListenerConfig>>,
     pub(crate) routes: BTreeMap<String, Cached<RouteConfig>>,
@@ -213,6 +213,49 @@ impl Resources {
                 .values()
                 .map(|c| c.value.eds_name.clone())
                 .collect(),
+        }
+    }
+
+    /// What `target` uses of the resources held: its listener, its route
+    /// configuration, the clusters that one sends to and their endpoints.
+    pub(crate) fn view(&self, target: &str) -> Resources {
+        let targets = BTreeSet::from([target.to_owned()]);
+        let mut view = Resources::new();
+        for kind in Kind::ALL {
+            for name in view.wanted(kind, &targets) {
+                view.copy(self, kind, &name);
+            }
+        }
+        view
+    }
+
+    /// Adds what `other` holds and `self` does not.
+    pub(crate) fn fill_from(&mut self, other: &Resources) {
+        for kind in Kind::ALL {
+            for name in other.names(kind) {
+                if !self.contains(kind, &name) {
+                    self.copy(other, kind, &name);
+                }
+            }
+        }
+    }
+
+    /// Copies one resource from `from`, if held there.
+    fn copy(&mut self, from: &Resources, kind: Kind, name: &str) {
+        fn copy<T: Clone>(
+            to: &mut BTreeMap<String, Cached<T>>,
+            from: &BTreeMap<String, Cached<T>>,
+            name: &str,
+        ) {
+            if let Some(c) = from.get(name) {
+                to.insert(name.to_owned(), c.clone());
+            }
+        }
+        match kind {
+            Kind::Listener => copy(&mut self.listeners, &from.listeners, name),
+            Kind::RouteConfig => copy(&mut self.routes, &from.routes, name),
+            Kind::Cluster => copy(&mut self.clusters, &from.clusters, name),
+            Kind::Endpoints => copy(&mut self.endpoints, &from.endpoints, name),
         }
     }
 

@@ -12,6 +12,8 @@ use super::listener::RouteSource;
 use super::resources::decode;
 use super::{Kind, ResourceError, Resources, XdsError};
 
+mod settle;
+
 /// `google.rpc.Code.INVALID_ARGUMENT`, the code of a NACK's error detail.
 const INVALID_ARGUMENT: i32 = 3;
 
@@ -36,6 +38,9 @@ struct TypeState {
     nonce: String,
     /// The names last requested on this stream.
     sent: Option<BTreeSet<String>>,
+    /// The names every request of this stream asked for: any response
+    /// answers a subscription that holds them.
+    always: Option<BTreeSet<String>>,
 }
 
 /// What handling a response produced.
@@ -45,7 +50,8 @@ pub(crate) struct Handled {
     pub(crate) requests: Vec<DiscoveryRequest>,
     /// Names newly requested, for the does-not-exist timers.
     pub(crate) requested: Vec<(Kind, String)>,
-    /// Whether the resources held changed.
+    /// Whether the resources in force (what the policy is built from)
+    /// changed.
     pub(crate) changed: bool,
 }
 
@@ -61,6 +67,10 @@ pub(crate) struct State {
     rejected: BTreeMap<(Kind, String), ResourceError>,
     /// The server's `ignore_resource_deletion` (gRFC A53).
     ignore_deletion: bool,
+    /// What each target used when its configuration last settled.
+    settled: BTreeMap<String, Resources>,
+    /// What the policy is built from (see [`State::settle`]).
+    in_force: Resources,
 }
 
 impl State {
@@ -74,6 +84,8 @@ impl State {
             absent: Default::default(),
             rejected: BTreeMap::new(),
             ignore_deletion: false,
+            settled: BTreeMap::new(),
+            in_force: Resources::new(),
         }
     }
 
@@ -90,6 +102,7 @@ impl State {
         for t in &mut self.types {
             t.nonce.clear();
             t.sent = None;
+            t.always = None;
         }
     }
 
@@ -137,6 +150,10 @@ impl State {
             error_detail: error,
             ..Default::default()
         };
+        t.always = Some(match t.always.take() {
+            Some(always) => always.intersection(&names).cloned().collect(),
+            None => names.clone(),
+        });
         t.sent = Some(names);
         request
     }
@@ -171,14 +188,13 @@ impl State {
         let wanted = self.resources.wanted(kind, &self.targets);
         let mut seen = BTreeSet::new();
         let mut errors = Vec::new();
-        let mut changed = false;
         for any in &resp.resources {
             match decode(kind, any) {
                 Ok(d) if wanted.contains(&d.name) => {
                     seen.insert(d.name.clone());
                     self.absent[k].remove(&d.name);
                     self.rejected.remove(&(kind, d.name.clone()));
-                    changed |= self.resources.put(d);
+                    self.resources.put(d);
                 }
                 Ok(d) => {
                     tracing::debug!(%kind, name = %d.name, "ignoring a resource not subscribed to")
@@ -194,16 +210,25 @@ impl State {
             }
         }
         if kind.is_full_state() {
+            let always = self.types[k].always.clone().unwrap_or_default();
             for name in wanted.iter().filter(|n| !seen.contains(*n)) {
-                if self.ignore_deletion && self.resources.contains(kind, name) {
+                let held = self.resources.contains(kind, name);
+                if self.ignore_deletion && held {
                     tracing::warn!(%kind, %name, "the server deleted a resource; keeping it (ignore_resource_deletion)");
                     continue;
                 }
-                changed |= self.resources.remove(kind, name);
+                // A name asked for since this stream's first request, and
+                // never received, may be missing because the response
+                // answers an earlier request: only its timer tells (as in
+                // gRPC's XdsClient).
+                if !held && !always.contains(name) {
+                    continue;
+                }
+                self.resources.remove(kind, name);
                 self.absent[k].insert(name.clone());
             }
         }
-        changed |= self.resources.prune(&self.targets);
+        self.resources.prune(&self.targets);
         let error = (!errors.is_empty()).then(|| {
             let message = errors
                 .iter()
@@ -225,7 +250,7 @@ impl State {
         Handled {
             requests: std::iter::once(ack).chain(more).collect(),
             requested,
-            changed,
+            changed: self.settle(),
         }
     }
 
@@ -250,9 +275,8 @@ impl State {
     }
 
     /// Adds persisted resources that are subscribed and not held, in
-    /// cascade order; `true` if any was added.
+    /// cascade order; `true` if the resources in force changed.
     pub(crate) fn load(&mut self, saved: &[DiscoveryResponse]) -> bool {
-        let mut changed = false;
         for kind in Kind::ALL {
             let wanted = self.resources.wanted(kind, &self.targets);
             for any in saved
@@ -265,23 +289,24 @@ impl State {
                         if wanted.contains(&d.name) && !self.resources.contains(kind, &d.name) =>
                     {
                         self.absent[kind.index()].remove(&d.name);
-                        changed |= self.resources.put(d);
+                        self.resources.put(d);
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "ignoring a persisted resource"),
                 }
             }
         }
-        changed
+        self.settle()
     }
 
-    /// The resources held, one response per kind, for persisting.
+    /// The resources in force (the last known good), one response per
+    /// kind, for persisting.
     pub(crate) fn saved(&self) -> Vec<DiscoveryResponse> {
         Kind::ALL
             .into_iter()
             .map(|kind| DiscoveryResponse {
                 version_info: self.types[kind.index()].version.clone(),
-                resources: self.resources.raw(kind).map(|(_, a)| a.clone()).collect(),
+                resources: self.in_force.raw(kind).map(|(_, a)| a.clone()).collect(),
                 type_url: kind.type_url().to_owned(),
                 ..Default::default()
             })

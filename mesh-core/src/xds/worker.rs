@@ -184,6 +184,10 @@ impl Worker {
                     for (kind, name) in self.timers.due(Instant::now()) {
                         self.state.expire(kind, &name);
                     }
+                    // A target waiting on what is now known absent settles.
+                    if self.state.settle() {
+                        self.install(true);
+                    }
                     self.publish();
                 }
                 () = async { if let Some(p) = probe.as_mut() { p.await } else { std::future::pending().await } } => {
@@ -221,9 +225,10 @@ impl Worker {
             .arm(requested, Instant::now() + self.resource_timeout);
     }
 
-    /// Rebuilds the policy and makes it current.
+    /// Rebuilds the policy from the resources in force and makes it
+    /// current.
     fn install(&mut self, persist: bool) {
-        match self.state.resources.to_policy() {
+        match self.state.in_force().to_policy() {
             Ok(policy) => {
                 let version = self.mesh.install(policy);
                 tracing::info!(version, "installed the policy from xds");
@@ -235,10 +240,10 @@ impl Worker {
                 return;
             }
         }
-        if let (true, Some(path)) = (persist, &self.persist) {
-            if let Err(e) = persist::write(path, &self.state.saved()) {
-                tracing::warn!(path = %path.display(), "cannot persist the xds resources: {e}");
-            }
+        if let (true, Some(path)) = (persist, &self.persist)
+            && let Err(e) = persist::write(path, &self.state.saved())
+        {
+            tracing::warn!(path = %path.display(), "cannot persist the xds resources: {e}");
         }
     }
 

@@ -6,6 +6,7 @@ mod fixtures;
 
 mod bootstrap;
 mod policy;
+mod settle;
 mod state;
 mod translate;
 

@@ -7,12 +7,17 @@ use super::fixtures::*;
 use crate::xds::state::{State, TargetStatus};
 use crate::xds::{Kind, XdsError};
 
-const T: &str = "attendees:50051";
-const RDS: &str = "outbound|50051||attendees";
-const V1: &str = "outbound|50051|v1|attendees";
-const V2: &str = "outbound|50051|v2|attendees";
+pub(super) const T: &str = "attendees:50051";
+pub(super) const RDS: &str = "outbound|50051||attendees";
+pub(super) const V1: &str = "outbound|50051|v1|attendees";
+pub(super) const V2: &str = "outbound|50051|v2|attendees";
 
-fn response(kind: Kind, version: &str, nonce: &str, resources: Vec<Any>) -> DiscoveryResponse {
+pub(super) fn response(
+    kind: Kind,
+    version: &str,
+    nonce: &str,
+    resources: Vec<Any>,
+) -> DiscoveryResponse {
     DiscoveryResponse {
         version_info: version.into(),
         resources,
@@ -22,7 +27,7 @@ fn response(kind: Kind, version: &str, nonce: &str, resources: Vec<Any>) -> Disc
     }
 }
 
-fn state() -> State {
+pub(super) fn state() -> State {
     let mut s = State::new(Node {
         id: "n1".into(),
         ..Default::default()
