@@ -1,11 +1,12 @@
-//! ClusterLoadAssignment: one locality (with a weight, or gRPC drops it)
-//! holding every endpoint of the cluster, its labels in
-//! `metadata.filter_metadata["istio"].labels`.
+//! ClusterLoadAssignment: one locality (present, if empty, and with a
+//! weight, or gRPC rejects or drops it) holding every endpoint of the
+//! cluster, its labels in `metadata.filter_metadata["istio"].labels`.
 
 use std::collections::HashMap;
 
 use envoy_types::pb::envoy::config::core::v3::{
-    Address, HealthStatus, Metadata, SocketAddress, address, socket_address::PortSpecifier,
+    Address, HealthStatus, Locality, Metadata, SocketAddress, address,
+    socket_address::PortSpecifier,
 };
 use envoy_types::pb::envoy::config::endpoint::v3::{
     ClusterLoadAssignment, Endpoint as PbEndpoint, LbEndpoint, LocalityLbEndpoints,
@@ -48,6 +49,9 @@ fn assignment(cluster_name: String, endpoints: &[Endpoint]) -> ClusterLoadAssign
     ClusterLoadAssignment {
         cluster_name,
         endpoints: vec![LocalityLbEndpoints {
+            // gRPC C-core NACKs a locality without this field; empty is
+            // fine (istiod sends region/zone/subzone, often empty too).
+            locality: Some(Locality::default()),
             load_balancing_weight: Some(u32_value(1)),
             lb_endpoints: endpoints.iter().map(lb_endpoint).collect(),
             ..Default::default()

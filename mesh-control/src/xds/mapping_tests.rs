@@ -237,6 +237,10 @@ fn route_actions_carry_clusters_weights_timeouts_and_retries() {
     );
     let timeout = beta.timeout.unwrap();
     assert_eq!((timeout.seconds, timeout.nanos), (1, 500_000_000));
+    // gRPC reads the timeout from here only (gRFC A31).
+    let msd = beta.max_stream_duration.as_ref().unwrap();
+    assert_eq!(msd.max_stream_duration, Some(timeout));
+    assert_eq!(msd.grpc_timeout_header_max, None);
     let retry = beta.retry_policy.unwrap();
     assert_eq!(
         retry.retry_on,
@@ -260,6 +264,7 @@ fn route_actions_carry_clusters_weights_timeouts_and_retries() {
 
     let split = action(2);
     assert!(split.timeout.is_none() && split.retry_policy.is_none());
+    assert!(split.max_stream_duration.is_none());
     assert!(routes[2].metadata.is_none());
     let Some(ClusterSpecifier::WeightedClusters(w)) = split.cluster_specifier else {
         panic!("not weighted")
@@ -305,10 +310,29 @@ fn clusters_are_eds_over_ads_with_their_balancer() {
         Some(ConfigSourceSpecifier::Ads(_))
     ));
     assert_eq!(whole.lb_policy, LbPolicy::LeastRequest as i32);
+    // gRPC C-core NACKs the enum's LEAST_REQUEST: the same again, with a
+    // round-robin fallback, in the field every client prefers.
+    let types: Vec<&str> = whole
+        .load_balancing_policy
+        .as_ref()
+        .unwrap()
+        .policies
+        .iter()
+        .map(|p| {
+            let c = p.typed_extension_config.as_ref().unwrap();
+            c.typed_config.as_ref().unwrap().type_url.as_str()
+        })
+        .collect();
     assert_eq!(
-        r.clusters["outbound|50051|v2|attendees"].lb_policy,
-        LbPolicy::RoundRobin as i32
+        types,
+        [
+            "type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest",
+            "type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin",
+        ]
     );
+    let v2 = &r.clusters["outbound|50051|v2|attendees"];
+    assert_eq!(v2.lb_policy, LbPolicy::RoundRobin as i32);
+    assert_eq!(v2.load_balancing_policy, None);
     assert_eq!(
         r.clusters["outbound|80||sessions"].lb_policy,
         LbPolicy::RoundRobin as i32
@@ -324,6 +348,8 @@ fn load_assignments_weigh_every_locality_and_carry_labels() {
     assert_eq!(v2.endpoints.len(), 1);
     let locality = &v2.endpoints[0];
     assert_eq!(locality.load_balancing_weight.unwrap().value, 1);
+    // gRPC C-core NACKs a locality without `locality`; empty will do.
+    assert_eq!(locality.locality, Some(Default::default()));
     assert_eq!(locality.lb_endpoints.len(), 1);
     let e = &locality.lb_endpoints[0];
     assert_eq!(e.health_status, HealthStatus::Healthy as i32);

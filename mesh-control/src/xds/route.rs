@@ -8,14 +8,14 @@ use envoy_types::pb::envoy::config::route::v3::{
     HeaderMatcher, RetryPolicy as PbRetryPolicy, Route as PbRoute, RouteAction, RouteConfiguration,
     RouteMatch, VirtualHost, WeightedCluster, header_matcher::HeaderMatchSpecifier,
     retry_policy::RetryBackOff, route::Action, route_action::ClusterSpecifier,
-    route_match::PathSpecifier, weighted_cluster::ClusterWeight,
+    route_action::MaxStreamDuration, route_match::PathSpecifier, weighted_cluster::ClusterWeight,
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::{
     RegexMatcher, StringMatcher, string_matcher::MatchPattern,
 };
 use envoy_types::pb::google::protobuf::Struct;
 use mesh_core::policy::{
-    GrpcRetryOn, HeaderRule, HttpRetryOn, Policy, RequestMatch, RetryPolicy, Route, RouteTable,
+    HeaderRule, HttpRetryOn, Policy, RequestMatch, RetryOn, RetryPolicy, Route, RouteTable,
     Service, StringMatch,
 };
 
@@ -167,6 +167,12 @@ fn route_action(policy: &Policy, route: &Route) -> RouteAction {
     RouteAction {
         cluster_specifier,
         timeout: route.timeout.map(duration),
+        // gRPC ignores `timeout` (gRFC A31) and bounds the call by this
+        // instead; istiod sends both to proxyless gRPC.
+        max_stream_duration: route.timeout.map(|t| MaxStreamDuration {
+            max_stream_duration: Some(duration(t)),
+            ..Default::default()
+        }),
         retry_policy: route.retry.as_ref().map(retry_policy),
         ..Default::default()
     }
@@ -174,30 +180,13 @@ fn route_action(policy: &Policy, route: &Route) -> RouteAction {
 
 /// The retry policy in Envoy's names.
 pub fn retry_policy(retry: &RetryPolicy) -> PbRetryPolicy {
-    let mut on: Vec<&str> = Vec::new();
-    let mut status_codes = Vec::new();
-    for h in &retry.http_on {
-        on.push(match h {
-            HttpRetryOn::ServerError => "5xx",
-            HttpRetryOn::GatewayError => "gateway-error",
-            HttpRetryOn::ConnectFailure => "connect-failure",
-            HttpRetryOn::Reset => "reset",
-            HttpRetryOn::Retriable4xx => "retriable-4xx",
-            HttpRetryOn::Unavailable503 => {
-                status_codes.push(503);
-                "retriable-status-codes"
-            }
-        });
-    }
-    for g in &retry.grpc_on {
-        on.push(match g {
-            GrpcRetryOn::Cancelled => "cancelled",
-            GrpcRetryOn::DeadlineExceeded => "deadline-exceeded",
-            GrpcRetryOn::ResourceExhausted => "resource-exhausted",
-            GrpcRetryOn::Internal => "internal",
-            GrpcRetryOn::Unavailable => "unavailable",
-        });
-    }
+    let on: Vec<&str> = retry.conditions().map(RetryOn::envoy_name).collect();
+    // `retriable-status-codes` needs its codes; 503 is the one we retry.
+    let status_codes = if retry.http_on.contains(&HttpRetryOn::Unavailable503) {
+        vec![503]
+    } else {
+        Vec::new()
+    };
     PbRetryPolicy {
         retry_on: on.join(","),
         num_retries: Some(u32_value(retry.attempts)),

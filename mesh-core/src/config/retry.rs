@@ -3,7 +3,7 @@
 
 use super::error::did_you_mean;
 use super::walk::{Cx, Field, Shape};
-use crate::policy::{Backoff, GrpcRetryOn, HttpRetryOn, Ratio, RetryBudget, RetryPolicy};
+use crate::policy::{Backoff, HttpRetryOn, Ratio, RetryBudget, RetryOn, RetryPolicy};
 
 const RETRIES: Shape = Shape {
     // `backoff` (as a map) and `budget` are mesh extensions; Istio 1.26
@@ -24,38 +24,6 @@ const BUDGET: Shape = Shape {
 
 /// Istio's default when `attempts` is not written.
 const DEFAULT_ATTEMPTS: u32 = 2;
-
-/// A `retryOn` condition we understand.
-#[derive(Clone, Copy)]
-enum On {
-    Http(HttpRetryOn),
-    Grpc(GrpcRetryOn),
-}
-
-/// Every `retryOn` name we read, and what it means in our model.
-const CONDITIONS: &[(&str, On)] = &[
-    ("5xx", On::Http(HttpRetryOn::ServerError)),
-    ("gateway-error", On::Http(HttpRetryOn::GatewayError)),
-    ("connect-failure", On::Http(HttpRetryOn::ConnectFailure)),
-    ("reset", On::Http(HttpRetryOn::Reset)),
-    // A stream refused by the server never reached it: a reset, to us.
-    ("refused-stream", On::Http(HttpRetryOn::Reset)),
-    ("retriable-4xx", On::Http(HttpRetryOn::Retriable4xx)),
-    // Istio sets 503 as the retriable status code.
-    (
-        "retriable-status-codes",
-        On::Http(HttpRetryOn::Unavailable503),
-    ),
-    ("503", On::Http(HttpRetryOn::Unavailable503)),
-    ("cancelled", On::Grpc(GrpcRetryOn::Cancelled)),
-    ("deadline-exceeded", On::Grpc(GrpcRetryOn::DeadlineExceeded)),
-    ("internal", On::Grpc(GrpcRetryOn::Internal)),
-    (
-        "resource-exhausted",
-        On::Grpc(GrpcRetryOn::ResourceExhausted),
-    ),
-    ("unavailable", On::Grpc(GrpcRetryOn::Unavailable)),
-];
 
 /// Envoy conditions Istio passes through that we do not support yet.
 const UNSUPPORTED_CONDITIONS: &[&str] = &[
@@ -80,17 +48,20 @@ pub(super) fn read(cx: &mut Cx, field: &Field<'_>) -> Option<RetryPolicy> {
         }
     }
     if let Some(f) = obj.get("retryOn")
-        && let Some(text) = f.str(cx) {
-            retry_on(cx, &f, text, &mut policy);
-        }
+        && let Some(text) = f.str(cx)
+    {
+        retry_on(cx, &f, text, &mut policy);
+    }
     if let Some(f) = obj.get("backoff")
-        && let Some(backoff) = backoff(cx, &f) {
-            policy.backoff = backoff;
-        }
+        && let Some(backoff) = backoff(cx, &f)
+    {
+        policy.backoff = backoff;
+    }
     if let Some(f) = obj.get("budget")
-        && let Some(budget) = budget(cx, &f) {
-            policy.budget = budget;
-        }
+        && let Some(budget) = budget(cx, &f)
+    {
+        policy.budget = budget;
+    }
     (attempts > 0).then_some(policy)
 }
 
@@ -107,12 +78,13 @@ fn retry_on(cx: &mut Cx, field: &Field<'_>, text: &str, policy: &mut RetryPolicy
     policy.http_on.clear();
     policy.grpc_on.clear();
     for name in names {
-        if let Some((_, on)) = CONDITIONS.iter().find(|(n, _)| *n == name) {
-            match *on {
-                On::Http(h) if !policy.http_on.contains(&h) => policy.http_on.push(h),
-                On::Grpc(g) if !policy.grpc_on.contains(&g) => policy.grpc_on.push(g),
-                _ => {}
-            }
+        // Istio also writes the one status code we retry as a number.
+        let on = match name {
+            "503" => Some(RetryOn::Http(HttpRetryOn::Unavailable503)),
+            _ => RetryOn::from_envoy_name(name),
+        };
+        if let Some(on) = on {
+            policy.retry_on(on);
         } else if UNSUPPORTED_CONDITIONS.contains(&name) {
             cx.report(
                 field,
@@ -126,7 +98,7 @@ fn retry_on(cx: &mut Cx, field: &Field<'_>, text: &str, policy: &mut RetryPolicy
                 Some("503 is the only status code that can be retried".into()),
             );
         } else {
-            let all = CONDITIONS
+            let all = RetryOn::ENVOY_NAMES
                 .iter()
                 .map(|(n, _)| *n)
                 .chain(UNSUPPORTED_CONDITIONS.iter().copied());

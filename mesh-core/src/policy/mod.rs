@@ -19,7 +19,7 @@ pub use error::PolicyError;
 pub(crate) use error::did_you_mean;
 pub use matching::{HeaderMatch, HeaderRule, Pattern, RequestMatch, RequestParts, StringMatch};
 pub use rate_limit::{LocalRateLimit, TokenBucket};
-pub use retry::{Backoff, GrpcRetryOn, HttpRetryOn, Ratio, RetryBudget, RetryPolicy};
+pub use retry::{Backoff, GrpcRetryOn, HttpRetryOn, Ratio, RetryBudget, RetryOn, RetryPolicy};
 pub use route::{Destination, Route, RouteTable, WeightedDestination};
 pub use service::{Endpoint, Labels, LoadBalancer, Service, ServicePort, Subset, same_host};
 

@@ -65,6 +65,65 @@ impl GrpcRetryOn {
     }
 }
 
+/// One retry condition, HTTP or gRPC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RetryOn {
+    /// An HTTP outcome.
+    Http(HttpRetryOn),
+    /// A gRPC status.
+    Grpc(GrpcRetryOn),
+}
+
+impl RetryOn {
+    /// Envoy's `retry_on` names (Istio's `retryOn` uses them too), and what
+    /// each means in the model: the one table the YAML loader, the xDS
+    /// translation and the control plane all read. A stream the server
+    /// refused never reached it, so `refused-stream` reads as a reset; the
+    /// first name listed for a condition is the one written.
+    pub const ENVOY_NAMES: &'static [(&'static str, RetryOn)] = &[
+        ("5xx", RetryOn::Http(HttpRetryOn::ServerError)),
+        ("gateway-error", RetryOn::Http(HttpRetryOn::GatewayError)),
+        (
+            "connect-failure",
+            RetryOn::Http(HttpRetryOn::ConnectFailure),
+        ),
+        ("reset", RetryOn::Http(HttpRetryOn::Reset)),
+        ("refused-stream", RetryOn::Http(HttpRetryOn::Reset)),
+        ("retriable-4xx", RetryOn::Http(HttpRetryOn::Retriable4xx)),
+        (
+            "retriable-status-codes",
+            RetryOn::Http(HttpRetryOn::Unavailable503),
+        ),
+        ("cancelled", RetryOn::Grpc(GrpcRetryOn::Cancelled)),
+        (
+            "deadline-exceeded",
+            RetryOn::Grpc(GrpcRetryOn::DeadlineExceeded),
+        ),
+        ("internal", RetryOn::Grpc(GrpcRetryOn::Internal)),
+        (
+            "resource-exhausted",
+            RetryOn::Grpc(GrpcRetryOn::ResourceExhausted),
+        ),
+        ("unavailable", RetryOn::Grpc(GrpcRetryOn::Unavailable)),
+    ];
+
+    /// The condition an Envoy name stands for.
+    pub fn from_envoy_name(name: &str) -> Option<Self> {
+        Self::ENVOY_NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, on)| *on)
+    }
+
+    /// The Envoy name written for this condition.
+    pub fn envoy_name(self) -> &'static str {
+        Self::ENVOY_NAMES
+            .iter()
+            .find(|(_, on)| *on == self)
+            .map_or("", |(n, _)| *n)
+    }
+}
+
 /// Exponential backoff between attempts, with full jitter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Backoff {
@@ -122,6 +181,23 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Adds a condition, once.
+    pub fn retry_on(&mut self, on: RetryOn) {
+        match on {
+            RetryOn::Http(h) if !self.http_on.contains(&h) => self.http_on.push(h),
+            RetryOn::Grpc(g) if !self.grpc_on.contains(&g) => self.grpc_on.push(g),
+            _ => {}
+        }
+    }
+
+    /// Every condition, HTTP first.
+    pub fn conditions(&self) -> impl Iterator<Item = RetryOn> + '_ {
+        self.http_on
+            .iter()
+            .map(|h| RetryOn::Http(*h))
+            .chain(self.grpc_on.iter().map(|g| RetryOn::Grpc(*g)))
+    }
+
     /// Istio's default when `retries` is given without `retryOn`:
     /// `connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes`
     /// narrowed to what we can tell apart.
@@ -144,6 +220,18 @@ impl RetryPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_condition_has_a_name_that_reads_back() {
+        for (_, on) in RetryOn::ENVOY_NAMES {
+            assert_eq!(RetryOn::from_envoy_name(on.envoy_name()), Some(*on));
+        }
+        assert_eq!(
+            RetryOn::from_envoy_name("refused-stream"),
+            Some(RetryOn::Http(HttpRetryOn::Reset))
+        );
+        assert_eq!(RetryOn::from_envoy_name("5xxx"), None);
+    }
 
     #[test]
     fn ratio_round_trips_and_rejects_nonsense() {

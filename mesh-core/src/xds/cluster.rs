@@ -2,7 +2,7 @@
 //! the name of its endpoints.
 
 use envoy_types::pb::envoy::config::cluster::v3::{
-    Cluster,
+    Cluster, LoadBalancingPolicy,
     cluster::{ClusterDiscoveryType, DiscoveryType, LbPolicy},
 };
 
@@ -50,28 +50,13 @@ pub(crate) fn cluster(c: &Cluster) -> Result<ClusterConfig, FieldError> {
     } else {
         eds.service_name.clone()
     };
-    let load_balancer = match LbPolicy::try_from(c.lb_policy) {
-        Ok(LbPolicy::RoundRobin) => LoadBalancer::RoundRobin,
-        // Power of two choices over peak-EWMA is our least-request.
-        Ok(LbPolicy::LeastRequest) => LoadBalancer::PeakEwma,
-        Ok(other) => {
-            return Err(not_yet(
-                "lb_policy",
-                format!(
-                    "{} (only ROUND_ROBIN and LEAST_REQUEST)",
-                    other.as_str_name()
-                ),
-            ));
-        }
-        Err(_) => {
-            return Err(invalid(
-                "lb_policy",
-                format!("unknown value {}", c.lb_policy),
-            ));
-        }
+    // Like gRPC and Envoy: `load_balancing_policy`, when set, wins over
+    // the `lb_policy` enum.
+    let load_balancer = match &c.load_balancing_policy {
+        Some(p) => from_policies(p).map_err(|e| e.within("load_balancing_policy"))?,
+        None => from_enum(c.lb_policy)?,
     };
     let unsupported = [
-        ("load_balancing_policy", c.load_balancing_policy.is_some()),
         ("transport_socket", c.transport_socket.is_some()),
         (
             "transport_socket_matches",
@@ -89,4 +74,51 @@ pub(crate) fn cluster(c: &Cluster) -> Result<ClusterConfig, FieldError> {
         eds_name,
         load_balancer,
     })
+}
+
+/// The type URL of least-request in `load_balancing_policy`.
+const LEAST_REQUEST: &str =
+    "type.googleapis.com/envoy.extensions.load_balancing_policies.least_request.v3.LeastRequest";
+/// The type URL of round robin in `load_balancing_policy`.
+const ROUND_ROBIN: &str =
+    "type.googleapis.com/envoy.extensions.load_balancing_policies.round_robin.v3.RoundRobin";
+
+/// The `lb_policy` enum.
+fn from_enum(lb_policy: i32) -> Result<LoadBalancer, FieldError> {
+    match LbPolicy::try_from(lb_policy) {
+        Ok(LbPolicy::RoundRobin) => Ok(LoadBalancer::RoundRobin),
+        // Power of two choices over peak-EWMA is our least-request.
+        Ok(LbPolicy::LeastRequest) => Ok(LoadBalancer::PeakEwma),
+        Ok(other) => Err(not_yet(
+            "lb_policy",
+            format!(
+                "{} (only ROUND_ROBIN and LEAST_REQUEST)",
+                other.as_str_name()
+            ),
+        )),
+        Err(_) => Err(invalid("lb_policy", format!("unknown value {lb_policy}"))),
+    }
+}
+
+/// `load_balancing_policy`: the first of its policies we support, as
+/// gRPC (gRFC A52) and Envoy read it; their configuration is ignored.
+fn from_policies(p: &LoadBalancingPolicy) -> Result<LoadBalancer, FieldError> {
+    let mut seen = Vec::new();
+    for (i, policy) in p.policies.iter().enumerate() {
+        let type_url = policy
+            .typed_extension_config
+            .as_ref()
+            .and_then(|c| c.typed_config.as_ref())
+            .map(|any| any.type_url.as_str())
+            .ok_or_else(|| missing(format!("policies[{i}].typed_extension_config.typed_config")))?;
+        match type_url {
+            LEAST_REQUEST => return Ok(LoadBalancer::PeakEwma),
+            ROUND_ROBIN => return Ok(LoadBalancer::RoundRobin),
+            other => seen.push(other.rsplit('/').next().unwrap_or(other).to_owned()),
+        }
+    }
+    Err(not_yet(
+        "policies",
+        format!("[{}] (only LeastRequest and RoundRobin)", seen.join(", ")),
+    ))
 }

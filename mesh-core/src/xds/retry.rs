@@ -5,40 +5,10 @@ use envoy_types::pb::envoy::config::route::v3::RetryPolicy as RetryProto;
 
 use super::error::{FieldError, invalid, not_yet};
 use super::proto::{duration, filter_struct, number};
-use crate::policy::{Backoff, GrpcRetryOn, HttpRetryOn, Ratio, RetryBudget, RetryPolicy};
+use crate::policy::{Backoff, Ratio, RetryBudget, RetryOn, RetryPolicy};
 
 /// The metadata filter our own extensions travel under.
 pub(crate) const MESH_METADATA: &str = "mesh.rs";
-
-/// A `retry_on` condition we understand.
-#[derive(Clone, Copy)]
-enum On {
-    Http(HttpRetryOn),
-    Grpc(GrpcRetryOn),
-}
-
-/// Envoy's `retry_on` names, and what each means in the model.
-const CONDITIONS: &[(&str, On)] = &[
-    ("5xx", On::Http(HttpRetryOn::ServerError)),
-    ("gateway-error", On::Http(HttpRetryOn::GatewayError)),
-    ("connect-failure", On::Http(HttpRetryOn::ConnectFailure)),
-    ("reset", On::Http(HttpRetryOn::Reset)),
-    // A refused stream never reached the server: a reset, to us.
-    ("refused-stream", On::Http(HttpRetryOn::Reset)),
-    ("retriable-4xx", On::Http(HttpRetryOn::Retriable4xx)),
-    (
-        "retriable-status-codes",
-        On::Http(HttpRetryOn::Unavailable503),
-    ),
-    ("cancelled", On::Grpc(GrpcRetryOn::Cancelled)),
-    ("deadline-exceeded", On::Grpc(GrpcRetryOn::DeadlineExceeded)),
-    ("internal", On::Grpc(GrpcRetryOn::Internal)),
-    (
-        "resource-exhausted",
-        On::Grpc(GrpcRetryOn::ResourceExhausted),
-    ),
-    ("unavailable", On::Grpc(GrpcRetryOn::Unavailable)),
-];
 
 /// The only retry host predicate we accept: our balancers already prefer
 /// another endpoint for a retry.
@@ -61,14 +31,10 @@ pub(crate) fn retry_policy(
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        let Some((_, on)) = CONDITIONS.iter().find(|(n, _)| *n == name) else {
+        let Some(on) = RetryOn::from_envoy_name(name) else {
             return Err(not_yet(at("retry_on"), format!("condition {name:?}")));
         };
-        match *on {
-            On::Http(h) if !policy.http_on.contains(&h) => policy.http_on.push(h),
-            On::Grpc(g) if !policy.grpc_on.contains(&g) => policy.grpc_on.push(g),
-            _ => {}
-        }
+        policy.retry_on(on);
     }
     if p.retriable_status_codes.iter().any(|c| *c != 503) {
         return Err(not_yet(

@@ -290,6 +290,57 @@ fn clusters_must_be_eds_with_a_known_balancer() {
 }
 
 #[test]
+fn load_balancing_policy_wins_and_its_first_known_policy_is_used() {
+    use envoy_types::pb::envoy::config::cluster::v3::{
+        LoadBalancingPolicy, load_balancing_policy::Policy,
+    };
+    use envoy_types::pb::envoy::config::core::v3::TypedExtensionConfig;
+    use envoy_types::pb::envoy::extensions::load_balancing_policies::{
+        least_request::v3::LeastRequest, maglev::v3::Maglev, round_robin::v3::RoundRobin,
+    };
+    use envoy_types::pb::google::protobuf::Any;
+    fn policies(list: Vec<Any>) -> LoadBalancingPolicy {
+        LoadBalancingPolicy {
+            policies: list
+                .into_iter()
+                .map(|any| Policy {
+                    typed_extension_config: Some(TypedExtensionConfig {
+                        name: "p".into(),
+                        typed_config: Some(any),
+                    }),
+                })
+                .collect(),
+        }
+    }
+    // What mesh-control sends for least-request (the enum's LEAST_REQUEST
+    // is NACKed by gRPC C-core, so the field carries it).
+    let mut c = cluster(V1, true);
+    c.lb_policy = cluster::LbPolicy::LeastRequest as i32;
+    c.load_balancing_policy = Some(policies(vec![
+        pack_any(LeastRequest::default()),
+        pack_any(RoundRobin::default()),
+    ]));
+    let config = crate::xds::cluster::cluster(&c).unwrap();
+    assert_eq!(config.load_balancer, crate::policy::LoadBalancer::PeakEwma);
+    // Unknown policies are skipped; the field wins over the enum.
+    c.load_balancing_policy = Some(policies(vec![
+        pack_any(Maglev::default()),
+        pack_any(RoundRobin::default()),
+    ]));
+    let config = crate::xds::cluster::cluster(&c).unwrap();
+    assert_eq!(
+        config.load_balancer,
+        crate::policy::LoadBalancer::RoundRobin
+    );
+    // None known: NACK.
+    c.load_balancing_policy = Some(policies(vec![pack_any(Maglev::default())]));
+    assert_eq!(
+        rejected(Kind::Cluster, any(c)),
+        "cluster \"outbound|50051|v1|attendees\": load_balancing_policy.policies: [envoy.extensions.load_balancing_policies.maglev.v3.Maglev] (only LeastRequest and RoundRobin) is not supported yet"
+    );
+}
+
+#[test]
 fn endpoints_need_locality_weights_and_ip_addresses() {
     let mut c = cla(V1, &[("10.0.0.1:50051", &[("version", "v1")])]);
     let config = crate::xds::endpoint::endpoints(&c).unwrap();
