@@ -16,6 +16,26 @@ use support::{assert_eventually, client, list};
 #[path = "support/plane.rs"]
 mod plane;
 
+/// attendees v1 and v2 serving, and a config directory that lists them
+/// and routes everything to `subset`.
+struct Backends {
+    v1: mesh::conference::Running,
+    v2: mesh::conference::Running,
+    dir: tempfile::TempDir,
+}
+
+impl Backends {
+    async fn start(subset: &str) -> anyhow::Result<Self> {
+        let servers_mesh = Mesh::new(Policy::empty());
+        let v1 = serve_attendees(&servers_mesh, "v1", Faults::none()).await?;
+        let v2 = serve_attendees(&servers_mesh, "v2", Faults::none()).await?;
+        let dir = tempfile::tempdir()?;
+        write(dir.path(), "workloads.yaml", &workloads(v1.addr, v2.addr));
+        write(dir.path(), "routes.yaml", &route_all_to(subset));
+        Ok(Self { v1, v2, dir })
+    }
+}
+
 /// Callers that send requests until told to stop, counting failures.
 struct Load {
     stop: Arc<AtomicBool>,
@@ -68,12 +88,7 @@ impl Load {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_yaml_edit_moves_traffic_under_load_with_no_failures() -> anyhow::Result<()> {
-    let servers_mesh = Mesh::new(Policy::empty());
-    let v1 = serve_attendees(&servers_mesh, "v1", Faults::none()).await?;
-    let v2 = serve_attendees(&servers_mesh, "v2", Faults::none()).await?;
-    let dir = tempfile::tempdir()?;
-    write(dir.path(), "workloads.yaml", &workloads(v1.addr, v2.addr));
-    write(dir.path(), "routes.yaml", &route_all_to("v1"));
+    let Backends { v1: _v1, v2, dir } = Backends::start("v1").await?;
     let plane = control_plane(dir.path(), "127.0.0.1:0").await?;
     let (mesh, _xds) = data_plane(&[plane.xds_addr()], None).await?;
 
@@ -98,12 +113,11 @@ async fn a_yaml_edit_moves_traffic_under_load_with_no_failures() -> anyhow::Resu
 
 #[tokio::test]
 async fn an_invalid_edit_keeps_the_old_config_and_the_admin_api_says_why() -> anyhow::Result<()> {
-    let servers_mesh = Mesh::new(Policy::empty());
-    let v1 = serve_attendees(&servers_mesh, "v1", Faults::none()).await?;
-    let v2 = serve_attendees(&servers_mesh, "v2", Faults::none()).await?;
-    let dir = tempfile::tempdir()?;
-    write(dir.path(), "workloads.yaml", &workloads(v1.addr, v2.addr));
-    write(dir.path(), "routes.yaml", &route_all_to("v1"));
+    let Backends {
+        v1: _v1,
+        v2: _v2,
+        dir,
+    } = Backends::start("v1").await?;
     let plane = control_plane(dir.path(), "127.0.0.1:0").await?;
     let (mesh, _xds) = data_plane(&[plane.xds_addr()], None).await?;
     let admin = plane.admin_addr().expect("admin is on");
@@ -131,12 +145,7 @@ async fn an_invalid_edit_keeps_the_old_config_and_the_admin_api_says_why() -> an
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_control_plane_going_down_costs_no_request() -> anyhow::Result<()> {
-    let servers_mesh = Mesh::new(Policy::empty());
-    let v1 = serve_attendees(&servers_mesh, "v1", Faults::none()).await?;
-    let v2 = serve_attendees(&servers_mesh, "v2", Faults::none()).await?;
-    let dir = tempfile::tempdir()?;
-    write(dir.path(), "workloads.yaml", &workloads(v1.addr, v2.addr));
-    write(dir.path(), "routes.yaml", &route_all_to("v1"));
+    let Backends { v1, v2, dir } = Backends::start("v1").await?;
     let plane = control_plane(dir.path(), "127.0.0.1:0").await?;
     let addr = plane.xds_addr();
     let (mesh, _xds) = data_plane(&[addr], None).await?;
@@ -165,12 +174,11 @@ async fn the_control_plane_going_down_costs_no_request() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn start_up_with_only_the_persisted_config_routes() -> anyhow::Result<()> {
-    let servers_mesh = Mesh::new(Policy::empty());
-    let v1 = serve_attendees(&servers_mesh, "v1", Faults::none()).await?;
-    let v2 = serve_attendees(&servers_mesh, "v2", Faults::none()).await?;
-    let dir = tempfile::tempdir()?;
-    write(dir.path(), "workloads.yaml", &workloads(v1.addr, v2.addr));
-    write(dir.path(), "routes.yaml", &route_all_to("v2"));
+    let Backends {
+        v1: _v1,
+        v2: _v2,
+        dir,
+    } = Backends::start("v2").await?;
     let state = tempfile::tempdir()?;
     let file = state.path().join("last-known-good.xds");
     {
@@ -190,12 +198,11 @@ async fn start_up_with_only_the_persisted_config_routes() -> anyhow::Result<()> 
 
 #[tokio::test]
 async fn a_second_control_plane_serves_when_the_first_is_down_at_start_up() -> anyhow::Result<()> {
-    let servers_mesh = Mesh::new(Policy::empty());
-    let v1 = serve_attendees(&servers_mesh, "v1", Faults::none()).await?;
-    let v2 = serve_attendees(&servers_mesh, "v2", Faults::none()).await?;
-    let dir = tempfile::tempdir()?;
-    write(dir.path(), "workloads.yaml", &workloads(v1.addr, v2.addr));
-    write(dir.path(), "routes.yaml", &route_all_to("v2"));
+    let Backends {
+        v1: _v1,
+        v2: _v2,
+        dir,
+    } = Backends::start("v2").await?;
     let fallback = control_plane(dir.path(), "127.0.0.1:0").await?;
     let primary_down = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let (mesh, _xds) = data_plane(&[primary_down, fallback.xds_addr()], None).await?;
