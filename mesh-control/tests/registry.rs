@@ -30,9 +30,10 @@ fn addresses(
         if let Some(HostIdentifier::Endpoint(ep)) = &e.host_identifier
             && let Some(address::Address::SocketAddress(sa)) =
                 ep.address.as_ref().and_then(|a| a.address.as_ref())
-                && let Some(PortSpecifier::PortValue(p)) = sa.port_specifier {
-                    out.push(format!("{}:{p}", sa.address));
-                }
+            && let Some(PortSpecifier::PortValue(p)) = sa.port_specifier
+        {
+            out.push(format!("{}:{p}", sa.address));
+        }
     }
     Ok(out)
 }

@@ -68,16 +68,17 @@ pub(super) fn read(cx: &mut Cx, spec: &Field<'_>) -> DestinationRuleSpec {
         return out;
     };
     if let Some(f) = obj.required(cx, "host")
-        && let Some(host) = f.name(cx) {
-            if host.contains('*') {
-                cx.report(
-                    &f,
-                    format!("wildcard host `{host}` is not supported yet"),
-                    None,
-                );
-            }
-            host.clone_into(&mut out.host);
+        && let Some(host) = f.name(cx)
+    {
+        if host.contains('*') {
+            cx.report(
+                &f,
+                format!("wildcard host `{host}` is not supported yet"),
+                None,
+            );
         }
+        host.clone_into(&mut out.host);
+    }
     out.load_balancer = obj
         .get("trafficPolicy")
         .and_then(|f| traffic_policy(cx, &f));

@@ -145,9 +145,10 @@ pub(super) fn read(node: &Node) -> Outcome {
         }
     }
     if let Some(field) = top.required(&mut cx, "apiVersion")
-        && let Some(version) = field.name(&mut cx) {
-            check_api_version(&mut cx, &field, version, known.copied());
-        }
+        && let Some(version) = field.name(&mut cx)
+    {
+        check_api_version(&mut cx, &field, version, known.copied());
+    }
 
     let spec = known.and_then(|(kind, _)| {
         let spec = top.required(&mut cx, "spec")?;

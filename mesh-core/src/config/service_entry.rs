@@ -180,13 +180,14 @@ fn port(cx: &mut Cx, field: &Field<'_>) -> Option<PortSpec> {
     if let Some(f) = obj.get("protocol") {
         // Read for validation only: the protocol is the client's to speak.
         if let Some(p) = f.str(cx)
-            && !PROTOCOLS.iter().any(|known| known.eq_ignore_ascii_case(p)) {
-                cx.report(
-                    &f,
-                    format!("unknown protocol `{p}`"),
-                    did_you_mean(p, PROTOCOLS.iter().copied()),
-                );
-            }
+            && !PROTOCOLS.iter().any(|known| known.eq_ignore_ascii_case(p))
+        {
+            cx.report(
+                &f,
+                format!("unknown protocol `{p}`"),
+                did_you_mean(p, PROTOCOLS.iter().copied()),
+            );
+        }
     }
     Some(PortSpec {
         number: number?,
@@ -215,13 +216,14 @@ fn workload(cx: &mut Cx, field: &Field<'_>, port_names: Option<&[&str]>) -> Opti
     if let Some(f) = obj.get("ports") {
         for (name, p) in f.entries(cx) {
             if let Some(names) = port_names
-                && !names.contains(&name) {
-                    cx.report(
-                        &p,
-                        format!("no port of the service is named `{name}`"),
-                        did_you_mean(name, names.iter().copied()),
-                    );
-                }
+                && !names.contains(&name)
+            {
+                cx.report(
+                    &p,
+                    format!("no port of the service is named `{name}`"),
+                    did_you_mean(name, names.iter().copied()),
+                );
+            }
             if let Some(n) = p.port(cx) {
                 ports.insert(name.to_owned(), n);
             }

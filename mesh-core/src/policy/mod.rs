@@ -328,15 +328,16 @@ fn validate_table(table: &RouteTable, services: &[ResolvedService]) -> Result<()
                     ),
                 })?;
             if let Some(subset) = &dest.subset
-                && !svc.subsets.contains_key(subset) {
-                    return Err(PolicyError::UnknownSubset {
-                        table: table.name.clone(),
-                        route: route.name.clone(),
-                        host: dest.host.clone(),
-                        subset: subset.clone(),
-                        hint: did_you_mean(subset, svc.subsets.keys().map(String::as_str)),
-                    });
-                }
+                && !svc.subsets.contains_key(subset)
+            {
+                return Err(PolicyError::UnknownSubset {
+                    table: table.name.clone(),
+                    route: route.name.clone(),
+                    host: dest.host.clone(),
+                    subset: subset.clone(),
+                    hint: did_you_mean(subset, svc.subsets.keys().map(String::as_str)),
+                });
+            }
             if let Some(port) = dest.port {
                 let ports = &svc.service.ports;
                 if !ports.is_empty() && !ports.iter().any(|p| p.number == port) {

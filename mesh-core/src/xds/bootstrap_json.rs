@@ -68,12 +68,13 @@ pub(crate) fn parse(v: &Value) -> Result<Bootstrap, BootstrapError> {
         ));
     }
     if let Some(t) = string(top, "client_default_listener_resource_name_template", "")?
-        && t != "%s" {
-            return Err(BootstrapError::field(
-                "client_default_listener_resource_name_template",
-                "templates other than \"%s\" are not supported yet",
-            ));
-        }
+        && t != "%s"
+    {
+        return Err(BootstrapError::field(
+            "client_default_listener_resource_name_template",
+            "templates other than \"%s\" are not supported yet",
+        ));
+    }
     // `certificate_providers` and `server_listener_resource_name_template`
     // serve features we do not have yet (xDS security, server listeners);
     // istio-agent always writes them, so they are accepted and unused.

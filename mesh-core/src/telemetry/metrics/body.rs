@@ -52,9 +52,10 @@ impl<B: Body> Body for MetricsBody<B> {
                         r.on_trailers(trailers);
                     }
                 } else if this.inner.is_end_stream()
-                    && let Some(r) = this.recorder.take() {
-                        r.on_end();
-                    }
+                    && let Some(r) = this.recorder.take()
+                {
+                    r.on_end();
+                }
             }
             Some(Err(_)) => {
                 if let Some(r) = this.recorder.take() {
