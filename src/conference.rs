@@ -195,33 +195,42 @@ async fn bind() -> Result<(TcpListener, SocketAddr), StartError> {
     Ok((listener, addr))
 }
 
-/// Starts `attendees` of `version` on 127.0.0.1, behind the mesh's server
-/// layer.
-pub async fn serve_attendees(
+/// Serves `service` on 127.0.0.1 behind the mesh's server layer for the
+/// policy's service `name`, until the returned handle is dropped.
+async fn start<S>(
     mesh: &Mesh,
-    version: &str,
-    faults: Faults,
-) -> Result<Running, StartError> {
+    name: &'static str,
+    service: S,
+    served: Arc<AtomicU64>,
+) -> Result<Running, StartError>
+where
+    S: tower_service::Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = std::convert::Infallible,
+        > + tonic::server::NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let (listener, addr) = bind().await?;
-    let served = Arc::new(AtomicU64::new(0));
-    let service = AttendeesService {
-        version: version.to_owned(),
-        faults,
-        served: served.clone(),
-    };
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tonic::transport::Server::builder()
-        .layer(MeshServerLayer::new(mesh, "attendees"))
-        .add_service(AttendeesServer::new(service));
+        .layer(MeshServerLayer::new(mesh, name))
+        .add_service(service);
     tokio::spawn(async move {
         let incoming = TcpIncoming::from(listener);
+        let shutdown = async {
+            // A dropped sender stops the server just as a sent one does.
+            let _ = stopped.await;
+        };
         if let Err(e) = server
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = stopped.await;
-            })
+            .serve_with_incoming_shutdown(incoming, shutdown)
             .await
         {
-            tracing::warn!(%addr, error = %e, "attendees server failed");
+            tracing::warn!(%addr, error = %e, "{name} server failed");
         }
     });
     Ok(Running {
@@ -231,6 +240,22 @@ pub async fn serve_attendees(
     })
 }
 
+/// Starts `attendees` of `version` on 127.0.0.1, behind the mesh's server
+/// layer.
+pub async fn serve_attendees(
+    mesh: &Mesh,
+    version: &str,
+    faults: Faults,
+) -> Result<Running, StartError> {
+    let served = Arc::new(AtomicU64::new(0));
+    let service = AttendeesService {
+        version: version.to_owned(),
+        faults,
+        served: served.clone(),
+    };
+    start(mesh, "attendees", AttendeesServer::new(service), served).await
+}
+
 /// Starts `sessions` of `version` on 127.0.0.1; it reaches `attendees`
 /// through `mesh` at `attendees_target` (e.g. `"attendees:50051"`).
 pub async fn serve_sessions(
@@ -238,29 +263,10 @@ pub async fn serve_sessions(
     version: &str,
     attendees_target: &str,
 ) -> Result<Running, StartError> {
-    let (listener, addr) = bind().await?;
     let service = SessionsService {
         version: version.to_owned(),
         attendees: AttendeesClient::new(MeshChannel::new(mesh, attendees_target)?),
     };
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tonic::transport::Server::builder()
-        .layer(MeshServerLayer::new(mesh, "sessions"))
-        .add_service(SessionsServer::new(service));
-    tokio::spawn(async move {
-        let incoming = TcpIncoming::from(listener);
-        if let Err(e) = server
-            .serve_with_incoming_shutdown(incoming, async {
-                let _ = stopped.await;
-            })
-            .await
-        {
-            tracing::warn!(%addr, error = %e, "sessions server failed");
-        }
-    });
-    Ok(Running {
-        addr,
-        served: Arc::new(AtomicU64::new(0)),
-        stop: Some(stop),
-    })
+    let served = Arc::new(AtomicU64::new(0));
+    start(mesh, "sessions", SessionsServer::new(service), served).await
 }
