@@ -4,7 +4,7 @@
 use http::{HeaderMap, Response};
 use tokio::time::Instant;
 
-use super::{ClientLabels, ServerLabels, Status};
+use super::{ClientLabels, MetricsBody, ServerLabels, Status};
 use crate::mesh::Mesh;
 use crate::protocol::{Outcome, Protocol, grpc_code_name, grpc_status};
 
@@ -43,7 +43,20 @@ impl Recorder {
     }
 
     /// The response headers came: note the status they tell, if they do.
-    pub(crate) fn on_response<B>(&mut self, res: &Response<B>) {
+    /// Notes the response head (if there is a recorder still: there is
+    /// none when a future is polled after completion) and hands the rest of
+    /// the recording to the response body. Client and server alike.
+    pub(crate) fn wrap<B>(
+        mut recorder: Option<Self>,
+        res: Response<B>,
+    ) -> Response<MetricsBody<B>> {
+        if let Some(r) = &mut recorder {
+            r.on_response(&res);
+        }
+        res.map(|body| MetricsBody::new(body, recorder))
+    }
+
+    fn on_response<B>(&mut self, res: &Response<B>) {
         self.status = match self.protocol.classify(res) {
             Outcome::Http(s) => Some(Status::Http(s.as_u16())),
             Outcome::Grpc(code) => Some(Status::Name(grpc_code_name(code))),

@@ -51,14 +51,9 @@ where
         let out = ready!(this.inner.poll(cx));
         // The recorder is there unless polled after completion; then the
         // request was recorded already.
-        let mut recorder = this.recorder.take();
+        let recorder = this.recorder.take();
         match out {
-            Ok(res) => {
-                if let Some(r) = &mut recorder {
-                    r.on_response(&res);
-                }
-                Poll::Ready(Ok(res.map(|body| MetricsBody::new(body, recorder))))
-            }
+            Ok(res) => Poll::Ready(Ok(Recorder::wrap(recorder, res))),
             Err(e) => {
                 if let Some(r) = recorder {
                     let (http, grpc) = Protocol::error_codes(&e);
