@@ -51,11 +51,9 @@ async fn the_limit_is_shared_by_all_connections() -> anyhow::Result<()> {
         }
     }
     assert_eq!((ok, limited), (10, 20));
-    assert!(
-        mesh.metrics()
-            .encode()
-            .contains("mesh_server_rate_limited_total")
-    );
+    let metrics = mesh.metrics().encode();
+    let line = r#"mesh_server_rate_limited_total{service="attendees",policy="attendees-limit"} 20"#;
+    assert!(metrics.contains(line), "{line} not in {metrics}");
     Ok(())
 }
 

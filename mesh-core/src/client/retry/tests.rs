@@ -103,11 +103,9 @@ async fn failed_attempts_are_retried_with_the_same_body() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.body(), "payload");
     assert_eq!(calls.load(Ordering::SeqCst), 3);
-    assert!(
-        mesh.metrics()
-            .encode()
-            .contains("mesh_client_retries_total")
-    );
+    let metrics = mesh.metrics().encode();
+    let line = r#"mesh_client_retries_total{target="svc",route="r"} 2"#;
+    assert!(metrics.contains(line), "{line} not in {metrics}");
 }
 
 #[tokio::test(start_paused = true)]
