@@ -1,0 +1,1 @@
+//! Istio-style authorization for the mesh.
