@@ -47,7 +47,8 @@ fn valid_segment(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
 }
 
-fn valid_trust_domain(s: &str) -> bool {
+/// Whether `s` is a valid trust domain name (lowercase; see [`valid_segment`]).
+pub(crate) fn valid_trust_domain(s: &str) -> bool {
     valid_segment(s) && !s.bytes().any(|b| b.is_ascii_uppercase())
 }
 
@@ -153,11 +154,23 @@ mod tests {
         for (input, reason) in [
             ("https://cluster.local/ns/a/sa/b", "start with spiffe://"),
             ("spiffe://cluster.local/ns/a", "expected spiffe://"),
-            ("spiffe://cluster.local/ns/a/sa/b/extra", "expected spiffe://"),
+            (
+                "spiffe://cluster.local/ns/a/sa/b/extra",
+                "expected spiffe://",
+            ),
             ("spiffe://Cluster.local/ns/a/sa/b", "lowercase"),
-            ("spiffe://cluster.local/ns/../sa/b", "namespace and service account"),
-            ("spiffe://cluster.local/ns//sa/b", "namespace and service account"),
-            ("spiffe://cluster.local/ns/a/sa/b c", "namespace and service account"),
+            (
+                "spiffe://cluster.local/ns/../sa/b",
+                "namespace and service account",
+            ),
+            (
+                "spiffe://cluster.local/ns//sa/b",
+                "namespace and service account",
+            ),
+            (
+                "spiffe://cluster.local/ns/a/sa/b c",
+                "namespace and service account",
+            ),
         ] {
             let err = input.parse::<SpiffeId>().unwrap_err().to_string();
             assert!(err.contains(reason), "{input}: {err}");
