@@ -39,6 +39,7 @@ use mesh::core::client::local_reply::LocalReplyLayer;
 use mesh::core::client::retry::RetryLayer;
 use mesh::core::client::route::RouteLayer;
 use mesh::core::protocol::Protocol;
+use mesh::core::security::upstream::UpstreamSecurity;
 use mesh::core::server::ServerLayer;
 use mesh::core::server::rate_limit::RateLimitLayer;
 use mesh::core::telemetry::{
@@ -129,7 +130,7 @@ where
     type Body = RB;
     type Endpoint = E;
 
-    fn endpoint(&self, _addr: SocketAddr) -> E {
+    fn endpoint(&self, _addr: SocketAddr, _security: UpstreamSecurity) -> E {
         self.0.clone()
     }
 }
@@ -273,7 +274,7 @@ fn variants(
         (
             "client/route+balance",
             "client/route",
-            runner(rt, route().layer(Balance::new(MemConnector(App)))),
+            runner(rt, route().layer(Balance::new(MemConnector(App), &mesh))),
         ),
         ("client/full", "bare", runner(rt, client_full)),
         (

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use mesh_core::Mesh;
+use mesh_core::security::ConnectionInfo;
 use mesh_tonic::{InvalidTarget, MeshChannel, MeshServerLayer};
 use opentelemetry::trace::TraceContextExt;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 /// The generated protobuf types and gRPC stubs.
@@ -48,6 +48,7 @@ pub struct Faults {
     /// Fail one request in this many (0: none).
     one_in: Arc<AtomicU32>,
     seen: Arc<AtomicU64>,
+    purged: Arc<AtomicU64>,
 }
 
 impl Faults {
@@ -71,6 +72,12 @@ impl Faults {
     /// Requests that reached the service, answered or failed.
     pub fn requests_seen(&self) -> u64 {
         self.seen.load(Ordering::SeqCst)
+    }
+
+    /// `Purge` calls that reached the handler: authorization tests check
+    /// that a denied one never does.
+    pub fn purges_seen(&self) -> u64 {
+        self.purged.load(Ordering::SeqCst)
     }
 
     fn is_hung(&self) -> bool {
@@ -106,21 +113,25 @@ impl Attendees for AttendeesService {
             )));
         }
         self.served.fetch_add(1, Ordering::Relaxed);
+        let caller = caller_of(&request);
         let conference = request.into_inner().conference;
         Ok(Response::new(ListReply {
             service: "attendees".into(),
             version: self.version.clone(),
             items: vec![format!("{conference}: Ada"), format!("{conference}: Grace")],
             trace_id: current_trace_id(),
+            caller,
             ..Default::default()
         }))
     }
 
-    async fn purge(&self, _request: Request<ListRequest>) -> Result<Response<ListReply>, Status> {
+    async fn purge(&self, request: Request<ListRequest>) -> Result<Response<ListReply>, Status> {
+        self.faults.purged.fetch_add(1, Ordering::SeqCst);
         Ok(Response::new(ListReply {
             service: "attendees".into(),
             version: self.version.clone(),
             trace_id: current_trace_id(),
+            caller: caller_of(&request),
             ..Default::default()
         }))
     }
@@ -138,6 +149,7 @@ pub struct SessionsService {
 #[tonic::async_trait]
 impl Sessions for SessionsService {
     async fn list(&self, request: Request<ListRequest>) -> Result<Response<ListReply>, Status> {
+        let caller = caller_of(&request);
         let conference = request.into_inner().conference;
         let speakers = self
             .attendees
@@ -154,8 +166,42 @@ impl Sessions for SessionsService {
             trace_id: current_trace_id(),
             downstream_trace_id: speakers.trace_id,
             downstream_version: speakers.version,
+            caller,
+            downstream_caller: speakers.caller,
         }))
     }
+
+    async fn purge_attendees(
+        &self,
+        request: Request<ListRequest>,
+    ) -> Result<Response<ListReply>, Status> {
+        let caller = caller_of(&request);
+        let purged = self
+            .attendees
+            .clone()
+            .purge(request.into_inner())
+            .await?
+            .into_inner();
+        Ok(Response::new(ListReply {
+            service: "sessions".into(),
+            version: self.version.clone(),
+            trace_id: current_trace_id(),
+            downstream_version: purged.version,
+            caller,
+            downstream_caller: purged.caller,
+            ..Default::default()
+        }))
+    }
+}
+
+/// The caller's SPIFFE ID as the mesh verified it, or "" for plaintext.
+fn caller_of<T>(request: &Request<T>) -> String {
+    request
+        .extensions()
+        .get::<ConnectionInfo>()
+        .and_then(|c| c.peer.as_ref())
+        .map(ToString::to_string)
+        .unwrap_or_default()
 }
 
 /// A server started by [`serve_attendees`] or [`serve_sessions`]; dropping
@@ -217,11 +263,14 @@ where
 {
     let (listener, addr) = bind().await?;
     let (stop, stopped) = oneshot::channel::<()>();
+    let layer = MeshServerLayer::new(mesh, name);
+    // Terminates mutual TLS when the mesh has an identity, and hands each
+    // request the caller's verified identity.
+    let incoming = layer.incoming(listener);
     let server = tonic::transport::Server::builder()
-        .layer(MeshServerLayer::new(mesh, name))
+        .layer(layer)
         .add_service(service);
     tokio::spawn(async move {
-        let incoming = TcpIncoming::from(listener);
         let shutdown = async {
             // A dropped sender stops the server just as a sent one does.
             let _ = stopped.await;

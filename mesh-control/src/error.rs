@@ -8,6 +8,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ControlError {
+    /// The certificate authority could not start.
+    #[error("certificate authority: {0}")]
+    Ca(#[source] mesh_ca::CaError),
     /// No configuration directory was given.
     #[error("no configuration directory (set one with `config_dir`, or `--config <DIR>`)")]
     NoConfigDir,

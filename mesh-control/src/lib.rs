@@ -43,5 +43,9 @@ mod store;
 pub mod xds;
 
 pub use error::{ControlError, RegistryError};
-pub use plane::{ControlPlane, ControlPlaneBuilder, DEFAULT_ADMIN, DEFAULT_LISTEN, Running};
+pub use mesh_ca::CertificateAuthority;
+pub use plane::{
+    ControlPlane, ControlPlaneBuilder, DEFAULT_ADMIN, DEFAULT_CA_LISTEN, DEFAULT_LISTEN,
+    DEFAULT_TRUST_DOMAIN, Running,
+};
 pub use snapshot::Snapshot;

@@ -3,13 +3,17 @@
 //! ```text
 //! mesh-control serve --config deploy/mesh --listen 127.0.0.1:15010 --admin 127.0.0.1:15014
 //! mesh-control probe --xds 127.0.0.1:15010 --target attendees:50051 -n 100
+//! mesh-control token --ca-dir deploy/ca --namespace default --service-account attendees
 //! ```
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use mesh_control::{ControlPlane, DEFAULT_ADMIN, DEFAULT_LISTEN};
+use mesh_control::{
+    CertificateAuthority, ControlPlane, DEFAULT_ADMIN, DEFAULT_CA_LISTEN, DEFAULT_LISTEN,
+    DEFAULT_TRUST_DOMAIN,
+};
 use tracing_subscriber::EnvFilter;
 
 /// The mesh control plane: serves Istio-dialect YAML as xDS over ADS.
@@ -28,6 +32,29 @@ enum Command {
     /// send requests to a target's gRPC health service through the mesh
     /// and print, as JSON, which endpoint served each and how many failed.
     Probe(Probe),
+    /// Print a bootstrap token with which a workload gets its first
+    /// certificate from the CA (`authorization: Bearer <token>`); later
+    /// renewals authenticate with the current certificate instead.
+    Token(Token),
+}
+
+#[derive(Debug, clap::Args)]
+struct Token {
+    /// The CA's directory (as given to `serve --ca-dir`).
+    #[arg(long, value_name = "DIR")]
+    ca_dir: PathBuf,
+    /// The workload's namespace.
+    #[arg(long, value_name = "NS", default_value = "default")]
+    namespace: String,
+    /// The workload's service account.
+    #[arg(long, value_name = "SA")]
+    service_account: String,
+    /// The trust domain.
+    #[arg(long, value_name = "DOMAIN", default_value = DEFAULT_TRUST_DOMAIN)]
+    trust_domain: String,
+    /// How long the token is good for, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    ttl: u64,
 }
 
 #[derive(Debug, clap::Args)]
@@ -44,6 +71,16 @@ struct Serve {
     /// The lease TTL for registrations that ask for none, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     lease_ttl: u64,
+    /// Turn the certificate authority on, keeping its root in DIR
+    /// (generated on first start).
+    #[arg(long, value_name = "DIR")]
+    ca_dir: Option<PathBuf>,
+    /// Where the CA listens.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_CA_LISTEN)]
+    ca_listen: String,
+    /// The trust domain of the CA's identities.
+    #[arg(long, value_name = "DOMAIN", default_value = DEFAULT_TRUST_DOMAIN)]
+    trust_domain: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,7 +113,7 @@ async fn main() -> std::process::ExitCode {
     // Logs go to stderr: the probe's report is stdout.
     let default_level = match cli.command {
         Command::Serve(_) => "info",
-        Command::Probe(_) => "warn",
+        Command::Probe(_) | Command::Token(_) => "warn",
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -87,6 +124,7 @@ async fn main() -> std::process::ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Probe(args) => probe(args).await,
+        Command::Token(args) => token(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -98,13 +136,20 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn serve(args: Serve) -> anyhow::Result<()> {
-    let running = ControlPlane::builder()
+    let mut builder = ControlPlane::builder()
         .config_dir(&args.config)
         .listen(&args.listen)
         .admin(&args.admin)
         .lease_ttl(std::time::Duration::from_secs(args.lease_ttl))
-        .start()
-        .await?;
+        .trust_domain(&args.trust_domain)
+        .ca_listen(&args.ca_listen);
+    if let Some(dir) = &args.ca_dir {
+        builder = builder.ca_dir(dir);
+    }
+    let running = builder.start().await?;
+    if let Some(addr) = running.ca_addr() {
+        println!("mesh-control: CA for {} on {addr}", args.trust_domain);
+    }
     println!(
         "mesh-control: xDS and registry on {}, admin on http://{}",
         running.xds_addr(),
@@ -128,6 +173,18 @@ async fn probe(args: Probe) -> anyhow::Result<()> {
     }
     let report = probe.run().await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+fn token(args: Token) -> anyhow::Result<()> {
+    let ca = CertificateAuthority::load_or_generate(&args.ca_dir, &args.trust_domain)
+        .with_context(|| format!("opening the CA in {}", args.ca_dir.display()))?;
+    let id =
+        mesh_identity::SpiffeId::new(&args.trust_domain, &args.namespace, &args.service_account)?;
+    println!(
+        "{}",
+        ca.bootstrap_token(&id, std::time::Duration::from_secs(args.ttl))
+    );
     Ok(())
 }
 

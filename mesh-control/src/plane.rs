@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mesh_ca::CertificateAuthority;
 use mesh_core::policy::Policy;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -23,6 +24,10 @@ use crate::store::{LeasePolicy, Store};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:15010";
 /// The default admin address: istiod's monitoring port.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:15014";
+/// Where the CA listens unless told otherwise (istiod's port for it).
+pub const DEFAULT_CA_LISTEN: &str = "127.0.0.1:15012";
+/// The trust domain unless told otherwise.
+pub const DEFAULT_TRUST_DOMAIN: &str = "cluster.local";
 
 /// The control plane. Start one with [`ControlPlane::builder`].
 #[derive(Debug, Clone, Copy)]
@@ -40,6 +45,9 @@ impl ControlPlane {
             lease_ttl: Duration::from_secs(10),
             max_lease_ttl: Duration::from_secs(300),
             debounce: Duration::from_millis(100),
+            ca_dir: None,
+            ca_listen: DEFAULT_CA_LISTEN.to_owned(),
+            trust_domain: DEFAULT_TRUST_DOMAIN.to_owned(),
         }
     }
 }
@@ -53,6 +61,9 @@ pub struct ControlPlaneBuilder {
     lease_ttl: Duration,
     max_lease_ttl: Duration,
     debounce: Duration,
+    ca_dir: Option<PathBuf>,
+    ca_listen: String,
+    trust_domain: String,
 }
 
 impl ControlPlaneBuilder {
@@ -92,6 +103,28 @@ impl ControlPlaneBuilder {
         self
     }
 
+    /// Turns the certificate authority on, keeping its root (generated on
+    /// first start) and token key in `dir`. Workloads get certificates
+    /// from it over gRPC (`mesh.ca.v1.CertificateService`), and clusters
+    /// are sent with mutual TLS settings.
+    pub fn ca_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.ca_dir = Some(dir.into());
+        self
+    }
+
+    /// Where the CA listens (TLS; default [`DEFAULT_CA_LISTEN`]).
+    pub fn ca_listen(mut self, addr: impl Into<String>) -> Self {
+        self.ca_listen = addr.into();
+        self
+    }
+
+    /// The trust domain the CA issues identities in (default
+    /// [`DEFAULT_TRUST_DOMAIN`]).
+    pub fn trust_domain(mut self, trust_domain: impl Into<String>) -> Self {
+        self.trust_domain = trust_domain.into();
+        self
+    }
+
     /// Binds the listeners, reads the configuration once, and starts
     /// serving. An invalid configuration does not stop the start: the
     /// control plane serves nothing (and `/readyz` says 503) until the files
@@ -110,10 +143,26 @@ impl ControlPlaneBuilder {
             _ => None,
         };
 
-        let store = Arc::new(Store::new(LeasePolicy {
-            default_ttl: self.lease_ttl,
-            max_ttl: self.max_lease_ttl,
-        }));
+        let ca = match &self.ca_dir {
+            Some(ca_dir) => {
+                let ca = CertificateAuthority::load_or_generate(ca_dir, &self.trust_domain)
+                    .map_err(ControlError::Ca)?;
+                let listener = bind(&self.ca_listen).await?;
+                let addr = local_addr(&listener, &self.ca_listen)?;
+                Some((ca, listener, addr))
+            }
+            None => None,
+        };
+        let store = Arc::new(
+            Store::new(LeasePolicy {
+                default_ttl: self.lease_ttl,
+                max_ttl: self.max_lease_ttl,
+            })
+            // With the CA on, clusters and server listeners carry mTLS.
+            .with_xds(crate::xds::Options {
+                security: ca.is_some(),
+            }),
+        );
         let clients = Arc::new(Clients::default());
         let (shutdown, shutdown_rx) = watch::channel(false);
 
@@ -131,6 +180,23 @@ impl ControlPlaneBuilder {
             };
             tasks.push(tokio::spawn(admin.serve(listener, shutdown_rx.clone())));
         }
+        let ca = match ca {
+            Some((ca, listener, addr)) => {
+                let mut stop = shutdown_rx.clone();
+                let serving = ca.clone();
+                tasks.push(tokio::spawn(async move {
+                    let stopped = async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    };
+                    if let Err(e) = mesh_ca::serve(serving, listener, stopped).await {
+                        tracing::error!(error = %e, "the CA stopped");
+                    }
+                }));
+                tracing::info!(ca_addr = %addr, trust_domain = %ca.trust_domain(), "CA serving");
+                Some((ca, addr))
+            }
+            None => None,
+        };
         let ads = AdsService::new(store.subscribe(), clients.clone(), shutdown_rx.clone());
         let registry = RegistryService::new(store.clone());
         let mut stop = shutdown_rx;
@@ -151,6 +217,7 @@ impl ControlPlaneBuilder {
         Ok(Running {
             xds_addr,
             admin_addr,
+            ca,
             store,
             clients,
             shutdown,
@@ -200,6 +267,7 @@ async fn expire_leases(store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
 pub struct Running {
     xds_addr: SocketAddr,
     admin_addr: Option<SocketAddr>,
+    ca: Option<(CertificateAuthority, SocketAddr)>,
     store: Arc<Store>,
     clients: Arc<Clients>,
     shutdown: watch::Sender<bool>,
@@ -216,6 +284,17 @@ impl Running {
     /// Where the admin API is served, if it was asked for.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin_addr
+    }
+
+    /// The certificate authority, when it is on: for bootstrap tokens
+    /// ([`CertificateAuthority::bootstrap_token`]) and the trust bundle.
+    pub fn ca(&self) -> Option<&CertificateAuthority> {
+        self.ca.as_ref().map(|(ca, _)| ca)
+    }
+
+    /// Where the CA listens, when it is on.
+    pub fn ca_addr(&self) -> Option<SocketAddr> {
+        self.ca.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The snapshot being served.

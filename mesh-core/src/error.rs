@@ -106,6 +106,24 @@ pub enum MeshError {
     /// The request body could not be read.
     #[error("request body failed: {0}")]
     Body(#[source] BoxError),
+    /// The server requires mutual TLS and the caller did not use it.
+    #[error("unauthenticated: {reason}")]
+    Unauthenticated {
+        /// What was required, and by which policy.
+        reason: String,
+    },
+    /// An authorization policy refused the request.
+    #[error("permission denied: {decision}")]
+    PermissionDenied {
+        /// The decision, naming the policy.
+        decision: String,
+    },
+    /// The request path could not be normalized safely for authorization.
+    #[error("invalid request path: {reason}")]
+    InvalidPath {
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 impl MeshError {
@@ -126,6 +144,9 @@ impl MeshError {
             MeshError::Connect { .. } => "connect",
             MeshError::Transport { .. } => "transport",
             MeshError::Body(_) => "body",
+            MeshError::Unauthenticated { .. } => "unauthenticated",
+            MeshError::PermissionDenied { .. } => "permission_denied",
+            MeshError::InvalidPath { .. } => "invalid_path",
         }
     }
 }

@@ -15,6 +15,7 @@ mod mesh;
 pub mod policy;
 pub mod protocol;
 pub mod registration;
+pub mod security;
 pub mod server;
 pub mod suggest;
 pub mod telemetry;

@@ -3,7 +3,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
+use mesh_identity::Identity;
 use tokio::sync::watch;
 
 use crate::client::retry::Budget;
@@ -125,6 +126,9 @@ struct Inner {
 #[derive(Clone)]
 pub struct Mesh {
     inner: Arc<Inner>,
+    /// This workload's certificate and trust bundle, once it has one;
+    /// shared by clones, not by [`Mesh::with_identity`] views.
+    identity: Arc<ArcSwapOption<Identity>>,
 }
 
 impl std::fmt::Debug for Mesh {
@@ -146,6 +150,7 @@ impl Mesh {
                 versions,
                 metrics: Metrics::new(),
             }),
+            identity: Arc::new(ArcSwapOption::empty()),
         }
     }
 
@@ -181,5 +186,33 @@ impl Mesh {
     /// The mesh's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Gives this workload its identity: from then on clients use mutual
+    /// TLS to services that take it, and servers terminate TLS with it.
+    /// Set it before serving; connections already open keep what they were
+    /// opened with.
+    pub fn set_identity(&self, identity: Identity) {
+        self.identity.store(Some(Arc::new(identity)));
+    }
+
+    /// A view of this mesh (the same policy, updates and metrics) for
+    /// another workload of the same process, with its own identity: a
+    /// process hosting several services gives each its SPIFFE ID.
+    pub fn with_identity(&self, identity: Identity) -> Mesh {
+        Mesh {
+            inner: self.inner.clone(),
+            identity: Arc::new(ArcSwapOption::from_pointee(identity)),
+        }
+    }
+
+    /// Whether this workload has an identity (cheaper than [`Mesh::identity`]).
+    pub fn has_identity(&self) -> bool {
+        self.identity.load().is_some()
+    }
+
+    /// This workload's identity, if it has one.
+    pub fn identity(&self) -> Option<Arc<Identity>> {
+        self.identity.load_full()
     }
 }

@@ -53,6 +53,8 @@ impl Outcome {
 pub mod code {
     /// `OK`.
     pub const OK: i32 = 0;
+    /// `INVALID_ARGUMENT`.
+    pub const INVALID_ARGUMENT: i32 = 3;
     /// `DEADLINE_EXCEEDED`.
     pub const DEADLINE_EXCEEDED: i32 = 4;
     /// `PERMISSION_DENIED`.
@@ -65,6 +67,8 @@ pub mod code {
     pub const UNIMPLEMENTED: i32 = 12;
     /// `UNAVAILABLE`.
     pub const UNAVAILABLE: i32 = 14;
+    /// `UNAUTHENTICATED`.
+    pub const UNAUTHENTICATED: i32 = 16;
 }
 
 /// The canonical name of a gRPC status code.
@@ -139,6 +143,9 @@ impl Protocol {
                 (StatusCode::TOO_MANY_REQUESTS, code::RESOURCE_EXHAUSTED)
             }
             MeshError::Body(_) => (StatusCode::BAD_REQUEST, code::INTERNAL),
+            MeshError::Unauthenticated { .. } => (StatusCode::UNAUTHORIZED, code::UNAUTHENTICATED),
+            MeshError::PermissionDenied { .. } => (StatusCode::FORBIDDEN, code::PERMISSION_DENIED),
+            MeshError::InvalidPath { .. } => (StatusCode::BAD_REQUEST, code::INVALID_ARGUMENT),
         }
     }
 

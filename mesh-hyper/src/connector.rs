@@ -10,6 +10,7 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use mesh_core::BoxError;
 use mesh_core::MeshError;
+use mesh_core::security::upstream::UpstreamSecurity;
 use mesh_core::transport::{
     ConnectSettings, Connector, Http1Connector, Http1Endpoint, Http2Connector, Http2Endpoint,
 };
@@ -99,10 +100,10 @@ where
     type Body = Incoming;
     type Endpoint = HyperEndpoint<B>;
 
-    fn endpoint(&self, addr: SocketAddr) -> HyperEndpoint<B> {
+    fn endpoint(&self, addr: SocketAddr, security: UpstreamSecurity) -> HyperEndpoint<B> {
         let inner = match &self.inner {
-            Inner::Http1(c) => EndpointInner::Http1(c.endpoint(addr)),
-            Inner::Http2(c) => EndpointInner::Http2(c.endpoint(addr)),
+            Inner::Http1(c) => EndpointInner::Http1(c.endpoint(addr, security)),
+            Inner::Http2(c) => EndpointInner::Http2(c.endpoint(addr, security)),
         };
         HyperEndpoint { inner }
     }

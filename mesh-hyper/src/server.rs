@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
+use futures_util::{Stream, StreamExt};
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -10,6 +11,9 @@ use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use mesh_core::protocol::Protocol;
 use mesh_core::registration::{Registration, RegistrationBuilder};
+use mesh_core::security::{
+    Accepted, ConnectionInfo, MeshAcceptor, WithConnectionInfo, WorkloadPolicy,
+};
 use mesh_core::server::{ServerLayer, ServerStack};
 use mesh_core::{BoxError, Mesh};
 use tokio::net::TcpListener;
@@ -114,6 +118,40 @@ impl MeshServerLayer {
     pub fn registration(&self, control_plane: &str, addr: SocketAddr) -> RegistrationBuilder {
         Registration::builder(control_plane, self.inner.service(), addr)
     }
+
+    /// Sets the namespace and labels that `PeerAuthentication` and
+    /// `AuthorizationPolicy` selectors match this workload by (default:
+    /// `app: <service>` in the namespace of the mesh's identity).
+    pub fn workload(mut self, workload: WorkloadPolicy) -> Self {
+        self.inner = self.inner.workload(workload);
+        self
+    }
+
+    /// Serves `app` inside this layer on every connection `listener`
+    /// accepts, until `shutdown` completes, terminating TLS as the
+    /// workload's `PeerAuthentication` asks (mutual TLS with the mesh's
+    /// identity; HTTP/1.1 or HTTP/2 by ALPN, or h2c and HTTP/1.1 in
+    /// plaintext). Each request carries a [`ConnectionInfo`] extension
+    /// with the caller's verified SPIFFE identity. Shutdown works as in
+    /// [`serve`].
+    pub async fn serve<S, B>(
+        &self,
+        listener: TcpListener,
+        app: S,
+        shutdown: impl Future<Output = ()>,
+    ) where
+        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let incoming = self
+            .inner
+            .acceptor(&[b"h2", b"http/1.1"])
+            .incoming(listener);
+        serve_accepted(incoming, self.layer(app), shutdown).await;
+    }
 }
 
 impl<S> Layer<S> for MeshServerLayer {
@@ -164,34 +202,55 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
+    serve_accepted(
+        MeshAcceptor::plaintext().incoming(listener),
+        service,
+        shutdown,
+    )
+    .await;
+}
+
+/// Serves `service` on every accepted connection until `shutdown`
+/// completes, then drains the open connections.
+async fn serve_accepted<S, B>(
+    incoming: impl Stream<Item = std::io::Result<Accepted>>,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+) where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
     let (stop, stopping) = watch::channel(false);
     // Owns the connections: dropping `serve` aborts them all.
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut incoming = std::pin::pin!(incoming);
     loop {
         let accepted = tokio::select! {
             () = &mut shutdown => break,
-            accepted = listener.accept() => accepted,
+            accepted = incoming.next() => accepted,
             // Reap finished connections so the set does not grow.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Per-connection errors (reset before accept, out of file
-                // descriptors) must not end the server; wait a moment so a
-                // persistent one does not spin.
+        let conn = match accepted {
+            Some(Ok(conn)) => conn,
+            // The acceptor logs and skips failed connections itself.
+            Some(Err(e)) => {
                 tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
+            None => break,
         };
-        let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(service.clone());
+        let info: ConnectionInfo = conn.info().clone();
+        let service = TowerToHyperService::new(WithConnectionInfo::new(service.clone(), info));
         let mut stopping = stopping.clone();
         connections.spawn(async move {
             let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(conn), service);
             let mut conn = std::pin::pin!(conn);
             let result = tokio::select! {
                 result = conn.as_mut() => result,

@@ -3,7 +3,10 @@ use std::net::SocketAddr;
 use mesh_core::Mesh;
 use mesh_core::protocol::Protocol;
 use mesh_core::registration::{Registration, RegistrationBuilder};
+use mesh_core::security::{Accepted, WorkloadPolicy};
 use mesh_core::server::{ServerLayer, ServerStack};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::ReceiverStream;
 use tower_layer::Layer;
 
 /// The mesh's inbound stack for a tonic server:
@@ -54,6 +57,43 @@ impl MeshServerLayer {
     /// ```
     pub fn registration(&self, control_plane: &str, addr: SocketAddr) -> RegistrationBuilder {
         Registration::builder(control_plane, self.inner.service(), addr)
+    }
+
+    /// Sets the namespace and labels that `PeerAuthentication` and
+    /// `AuthorizationPolicy` selectors match this workload by (default:
+    /// `app: <service>` in the namespace of the mesh's identity).
+    pub fn workload(mut self, workload: WorkloadPolicy) -> Self {
+        self.inner = self.inner.workload(workload);
+        self
+    }
+
+    /// The connections `listener` accepts, with TLS terminated as this
+    /// workload's `PeerAuthentication` asks (mutual TLS with the mesh's
+    /// identity for STRICT and PERMISSIVE callers that start TLS), for
+    /// `Server::serve_with_incoming`. Each request then carries a
+    /// [`ConnectionInfo`] extension with the caller's verified SPIFFE
+    /// identity, which authorization reads and so may the handler.
+    ///
+    /// ```no_run
+    /// use mesh_core::{Mesh, policy::Policy};
+    /// use mesh_tonic::MeshServerLayer;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mesh = Mesh::new(Policy::empty());
+    /// let layer = MeshServerLayer::new(&mesh, "attendees");
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:50051").await?;
+    /// let incoming = layer.incoming(listener);
+    /// tonic::transport::Server::builder()
+    ///     .layer(layer)
+    ///     // .add_service(...)
+    /// #   .add_service(tonic_health::server::health_reporter().1)
+    ///     .serve_with_incoming(incoming)
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn incoming(&self, listener: TcpListener) -> ReceiverStream<std::io::Result<Accepted>> {
+        self.inner.acceptor(&[b"h2"]).incoming(listener)
     }
 }
 

@@ -5,6 +5,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub mod identity;
+
 use mesh::Mesh;
 use mesh::conference::pb::attendees_client::AttendeesClient;
 use mesh::conference::pb::{ListReply, ListRequest};

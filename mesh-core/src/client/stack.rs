@@ -44,7 +44,7 @@ pub fn client_stack<C, B>(
 where
     C: Connector<RetryBody<B>>,
 {
-    let balance = Balance::new(connector);
+    let balance = Balance::new(connector, mesh);
     let retry = RetryLayer::new(mesh.clone(), target, protocol).layer(balance);
     let deadline = DeadlineLayer::new(protocol).layer(retry);
     let metrics = ClientMetricsLayer::new(mesh.clone(), target, protocol).layer(deadline);

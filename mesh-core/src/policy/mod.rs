@@ -10,6 +10,7 @@ mod matching;
 mod rate_limit;
 mod retry;
 mod route;
+mod security;
 mod service;
 
 use std::collections::HashMap;
@@ -18,9 +19,14 @@ use std::sync::Arc;
 pub use error::PolicyError;
 pub(crate) use error::did_you_mean;
 pub use matching::{HeaderMatch, HeaderRule, Pattern, RequestMatch, RequestParts, StringMatch};
+pub use mesh_authz::{
+    Action, AuthorizationPolicy, Condition, ConditionKey, MtlsMode, Operation, PeerAuthentication,
+    Rule, Source, Workload,
+};
 pub use rate_limit::{LocalRateLimit, TokenBucket};
 pub use retry::{Backoff, GrpcRetryOn, HttpRetryOn, Ratio, RetryBudget, RetryOn, RetryPolicy};
 pub use route::{Destination, Route, RouteTable, WeightedDestination};
+pub use security::{DEFAULT_ROOT_NAMESPACE, Security, UpstreamTls, UpstreamTlsMode};
 pub use service::{Endpoint, Labels, LoadBalancer, Service, ServicePort, Subset, same_host};
 
 /// The endpoints a destination resolves to, and how to balance over them.
@@ -30,6 +36,8 @@ pub struct EndpointSet {
     pub endpoints: Arc<[Endpoint]>,
     /// The balancer to use.
     pub load_balancer: LoadBalancer,
+    /// How clients protect connections to these endpoints.
+    pub tls: Arc<UpstreamTls>,
 }
 
 /// A service with its subsets resolved to endpoint sets.
@@ -67,6 +75,7 @@ pub struct Policy {
     /// How many of `tables` were declared.
     declared_tables: usize,
     rate_limits: Vec<LocalRateLimit>,
+    security: Arc<Security>,
 }
 
 impl Policy {
@@ -82,6 +91,7 @@ impl Policy {
             tables: Vec::new(),
             declared_tables: 0,
             rate_limits: Vec::new(),
+            security: Arc::new(Security::default()),
         }
     }
 
@@ -95,6 +105,7 @@ impl Policy {
                 .map(|t| (**t).clone())
                 .collect(),
             rate_limits: self.rate_limits.clone(),
+            security: (*self.security).clone(),
         }
     }
 
@@ -159,6 +170,11 @@ impl Policy {
     pub fn rate_limits(&self) -> &[LocalRateLimit] {
         &self.rate_limits
     }
+
+    /// Peer authentication and authorization policies.
+    pub fn security(&self) -> &Arc<Security> {
+        &self.security
+    }
 }
 
 /// Collects the parts of a policy; [`PolicyBuilder::build`] validates them.
@@ -167,6 +183,7 @@ pub struct PolicyBuilder {
     services: Vec<Service>,
     tables: Vec<RouteTable>,
     rate_limits: Vec<LocalRateLimit>,
+    security: Security,
 }
 
 impl PolicyBuilder {
@@ -200,6 +217,25 @@ impl PolicyBuilder {
     /// Adds a local rate limit.
     pub fn rate_limit(mut self, limit: LocalRateLimit) -> Self {
         self.rate_limits.push(limit);
+        self
+    }
+
+    /// Sets the security policies (root namespace, peer authentication,
+    /// authorization), replacing any set before.
+    pub fn security(mut self, security: Security) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// Adds an `AuthorizationPolicy`.
+    pub fn authorization_policy(mut self, policy: AuthorizationPolicy) -> Self {
+        self.security.authorization_policies.push(policy);
+        self
+    }
+
+    /// Adds a `PeerAuthentication`.
+    pub fn peer_authentication(mut self, policy: PeerAuthentication) -> Self {
+        self.security.peer_authentications.push(policy);
         self
     }
 
@@ -243,6 +279,7 @@ impl PolicyBuilder {
             tables,
             declared_tables,
             rate_limits: self.rate_limits,
+            security: Arc::new(self.security),
         })
     }
 }
@@ -268,6 +305,7 @@ fn resolve_services(services: Vec<Service>) -> Result<Vec<ResolvedService>, Poli
         if out.iter().any(|s| s.service.host == service.host) {
             return Err(PolicyError::DuplicateService { host: service.host });
         }
+        let tls = Arc::new(service.tls.clone());
         let mut subsets = HashMap::with_capacity(service.subsets.len());
         for subset in &service.subsets {
             let set = EndpointSet {
@@ -278,6 +316,7 @@ fn resolve_services(services: Vec<Service>) -> Result<Vec<ResolvedService>, Poli
                     .cloned()
                     .collect(),
                 load_balancer: subset.load_balancer.unwrap_or(service.load_balancer),
+                tls: tls.clone(),
             };
             if subsets.insert(subset.name.clone(), set).is_some() {
                 return Err(PolicyError::DuplicateSubset {
@@ -289,6 +328,7 @@ fn resolve_services(services: Vec<Service>) -> Result<Vec<ResolvedService>, Poli
         let all = EndpointSet {
             endpoints: service.endpoints.iter().cloned().collect(),
             load_balancer: service.load_balancer,
+            tls,
         };
         out.push(ResolvedService {
             service,

@@ -82,6 +82,8 @@ pub struct Service {
     pub subsets: Vec<Subset>,
     /// The default load balancer for the service.
     pub load_balancer: LoadBalancer,
+    /// How clients protect connections to the service's endpoints.
+    pub tls: super::UpstreamTls,
 }
 
 impl Service {
@@ -101,7 +103,14 @@ impl Service {
             endpoints: Vec::new(),
             subsets: Vec::new(),
             load_balancer: LoadBalancer::default(),
+            tls: super::UpstreamTls::default(),
         }
+    }
+
+    /// Sets how clients protect connections to the service.
+    pub fn tls(mut self, tls: super::UpstreamTls) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// Adds an endpoint.

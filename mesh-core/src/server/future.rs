@@ -8,7 +8,8 @@ use pin_project_lite::pin_project;
 use crate::body::MeshBody;
 
 pin_project! {
-    /// The response of [`super::RateLimit`].
+    /// The response of a server layer that may answer a request itself
+    /// ([`super::rate_limit::RateLimit`], [`super::authorize::Authorize`]).
     // pin-project-lite takes no attributes on fields; each variant's doc
     // says what its field holds.
     #[allow(missing_docs)]
@@ -22,11 +23,11 @@ pin_project! {
 }
 
 impl<F, B> ResponseFuture<F, B> {
-    pub(super) fn rejected(reply: Response<MeshBody<B>>) -> Self {
+    pub(crate) fn rejected(reply: Response<MeshBody<B>>) -> Self {
         ResponseFuture::Rejected { reply: Some(reply) }
     }
 
-    pub(super) fn inner(future: F) -> Self {
+    pub(crate) fn inner(future: F) -> Self {
         ResponseFuture::Inner { future }
     }
 }

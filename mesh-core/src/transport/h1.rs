@@ -13,8 +13,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tower_service::Service;
 
-use super::{ConnectSettings, Connector, connect_tcp};
+use super::{ConnectSettings, Connector, connect};
 use crate::error::{BoxError, MeshError};
+use crate::security::{MeshStream, upstream::UpstreamSecurity};
 
 /// Connects to endpoints over HTTP/1.1, keeping idle connections for reuse.
 #[derive(Clone, Copy, Debug, Default)]
@@ -32,14 +33,15 @@ impl Http1Connector {
 /// Dials one fixed address whatever the URI says, so the request keeps the
 /// service's name as its `Host` while the connection goes to the endpoint
 /// the balancer chose.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct FixedAddr {
     addr: SocketAddr,
     settings: ConnectSettings,
+    security: UpstreamSecurity,
 }
 
 impl Service<Uri> for FixedAddr {
-    type Response = TokioIo<tokio::net::TcpStream>;
+    type Response = TokioIo<MeshStream>;
     type Error = MeshError;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, MeshError>> + Send>>;
 
@@ -48,8 +50,16 @@ impl Service<Uri> for FixedAddr {
     }
 
     fn call(&mut self, _uri: Uri) -> Self::Future {
-        let FixedAddr { addr, settings } = *self;
-        Box::pin(async move { connect_tcp(addr, settings).await.map(TokioIo::new) })
+        let FixedAddr {
+            addr,
+            settings,
+            security,
+        } = self.clone();
+        Box::pin(async move {
+            connect(addr, settings, &security, &[b"http/1.1"])
+                .await
+                .map(TokioIo::new)
+        })
     }
 }
 
@@ -84,10 +94,11 @@ where
     type Body = Incoming;
     type Endpoint = Http1Endpoint<B>;
 
-    fn endpoint(&self, addr: SocketAddr) -> Http1Endpoint<B> {
+    fn endpoint(&self, addr: SocketAddr, security: UpstreamSecurity) -> Http1Endpoint<B> {
         let connector = FixedAddr {
             addr,
             settings: self.settings,
+            security,
         };
         Http1Endpoint {
             addr,

@@ -16,8 +16,9 @@ use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tower_service::Service;
 
-use super::{ConnectSettings, Connector, connect_tcp};
+use super::{ConnectSettings, Connector, connect};
 use crate::error::{BoxError, MeshError};
+use crate::security::upstream::UpstreamSecurity;
 
 /// Connects to endpoints over HTTP/2 with prior knowledge (h2c), as gRPC
 /// does.
@@ -41,11 +42,12 @@ where
     type Body = Incoming;
     type Endpoint = Http2Endpoint<B>;
 
-    fn endpoint(&self, addr: SocketAddr) -> Http2Endpoint<B> {
+    fn endpoint(&self, addr: SocketAddr, security: UpstreamSecurity) -> Http2Endpoint<B> {
         Http2Endpoint {
             shared: Arc::new(Shared {
                 addr,
                 settings: self.settings,
+                security,
                 sender: ArcSwapOption::empty(),
                 connecting: tokio::sync::Mutex::new(()),
             }),
@@ -56,6 +58,7 @@ where
 struct Shared<B> {
     addr: SocketAddr,
     settings: ConnectSettings,
+    security: UpstreamSecurity,
     /// The open connection, if any. Read on every request without a lock.
     sender: ArcSwapOption<SendRequest<B>>,
     /// Makes sure only one task connects at a time; taken only when there
@@ -109,7 +112,7 @@ where
         if let Some(s) = self.open() {
             return Ok(s);
         }
-        let stream = connect_tcp(self.addr, self.settings).await?;
+        let stream = connect(self.addr, self.settings, &self.security, &[b"h2"]).await?;
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .handshake(TokioIo::new(stream))
             .await

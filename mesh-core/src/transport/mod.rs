@@ -17,6 +17,7 @@ pub use h1::{Http1Connector, Http1Endpoint};
 pub use h2::{Http2Connector, Http2Endpoint};
 
 use crate::error::MeshError;
+use crate::security::upstream::UpstreamSecurity;
 
 /// Makes endpoint services for addresses.
 pub trait Connector<B>: Clone + Send + Sync + 'static {
@@ -32,7 +33,8 @@ pub trait Connector<B>: Clone + Send + Sync + 'static {
 
     /// The endpoint for `addr`. It must not connect yet: connecting is done
     /// by the first request, so building a client never blocks or fails.
-    fn endpoint(&self, addr: SocketAddr) -> Self::Endpoint;
+    /// Its connections are protected as `security` says.
+    fn endpoint(&self, addr: SocketAddr, security: UpstreamSecurity) -> Self::Endpoint;
 }
 
 /// Settings shared by the connectors.
@@ -48,6 +50,34 @@ impl Default for ConnectSettings {
             connect_timeout: Duration::from_secs(3),
         }
     }
+}
+
+/// Opens a connection to `addr` and protects it as `security` says
+/// (mutual TLS offering `alpn`, or plaintext), all within the connect
+/// timeout.
+pub async fn connect(
+    addr: SocketAddr,
+    settings: ConnectSettings,
+    security: &UpstreamSecurity,
+    alpn: &[&[u8]],
+) -> Result<crate::security::MeshStream, MeshError> {
+    // Fail before dialing when TLS cannot work (no identity, or an expired
+    // certificate), so the error says why rather than how.
+    security.precheck(addr)?;
+    let tcp = connect_tcp(addr, settings).await?;
+    if !security.is_tls() {
+        return Ok(crate::security::MeshStream::Plain(tcp));
+    }
+    tokio::time::timeout(settings.connect_timeout, security.secure(tcp, addr, alpn))
+        .await
+        .map_err(|_| MeshError::Connect {
+            endpoint: addr,
+            source: format!(
+                "TLS handshake timed out after {:?}",
+                settings.connect_timeout
+            )
+            .into(),
+        })?
 }
 
 /// Opens a TCP connection with `TCP_NODELAY`, as RPC traffic wants.

@@ -22,7 +22,9 @@ pub use future::{ResponseFuture, ServedBy};
 use crate::client::route::RouteDecision;
 use crate::error::{MeshError, Unhealthy};
 use crate::future::FailOr;
-use crate::policy::{Endpoint, LoadBalancer};
+use crate::mesh::Mesh;
+use crate::policy::{Endpoint, EndpointSet, LoadBalancer};
+use crate::security::upstream::UpstreamSecurity;
 use crate::transport::Connector;
 use pool::{Pool, PooledEndpoint};
 
@@ -32,6 +34,8 @@ where
     C: Connector<B>,
 {
     connector: C,
+    /// For this workload's identity, when an endpoint needs mutual TLS.
+    mesh: Mesh,
     pool: Arc<Pool<C::Endpoint>>,
     /// One cursor for all of this client's round-robin destinations:
     /// each still sees its endpoints in turn, if not strictly alternating.
@@ -42,6 +46,7 @@ impl<C: Connector<B>, B> Clone for Balance<C, B> {
     fn clone(&self) -> Self {
         Self {
             connector: self.connector.clone(),
+            mesh: self.mesh.clone(),
             pool: self.pool.clone(),
             cursor: self.cursor.clone(),
         }
@@ -56,34 +61,53 @@ impl<C: Connector<B>, B> std::fmt::Debug for Balance<C, B> {
 
 impl<C: Connector<B>, B> Balance<C, B> {
     /// A balancer with no connections yet.
-    pub fn new(connector: C) -> Self {
+    pub fn new(connector: C, mesh: &Mesh) -> Self {
         Self {
             connector,
+            mesh: mesh.clone(),
             pool: Arc::new(Pool::new()),
             cursor: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    fn pooled(&self, e: &Endpoint, decision: &RouteDecision) -> Arc<PooledEndpoint<C::Endpoint>> {
-        self.pool.get(e, decision.snapshot().policy(), |addr| {
-            self.connector.endpoint(addr)
-        })
+    fn pooled(
+        &self,
+        e: &Endpoint,
+        set: &EndpointSet,
+        decision: &RouteDecision,
+    ) -> Arc<PooledEndpoint<C::Endpoint>> {
+        let has_identity = self.mesh.has_identity();
+        self.pool.get(
+            e,
+            &set.tls,
+            has_identity,
+            decision.snapshot().policy(),
+            |addr| {
+                let security = UpstreamSecurity::decide(
+                    &set.tls,
+                    self.mesh.identity(),
+                    &decision.destination().host,
+                );
+                self.connector.endpoint(addr, security)
+            },
+        )
     }
 
     /// Chooses an endpoint that is not in connect backoff, or `None`.
     fn choose(
         &self,
-        endpoints: &[Endpoint],
-        lb: LoadBalancer,
+        set: &EndpointSet,
         decision: &RouteDecision,
     ) -> Option<Arc<PooledEndpoint<C::Endpoint>>> {
+        let endpoints = &set.endpoints;
+        let lb = set.load_balancer;
         let now = Instant::now();
         let n = endpoints.len();
         if n == 0 {
             return None;
         }
         let up = |i: usize| {
-            let p = self.pooled(&endpoints[i], decision);
+            let p = self.pooled(&endpoints[i], set, decision);
             p.load.is_up(now).then_some(p)
         };
         match lb {
@@ -135,7 +159,7 @@ where
         let dest = decision.destination();
         let set = decision.snapshot().policy().endpoints(dest);
         let count = set.map_or(0, |set| set.endpoints.len());
-        let chosen = set.and_then(|set| self.choose(&set.endpoints, set.load_balancer, &decision));
+        let chosen = set.and_then(|set| self.choose(set, &decision));
         let Some(chosen) = chosen else {
             return FailOr::fail(MeshError::NoHealthyEndpoint {
                 service: dest.host.clone(),

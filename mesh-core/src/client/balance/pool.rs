@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use tokio::time::Instant;
 
 use super::load::EndpointLoad;
-use crate::policy::{Endpoint, Policy};
+use crate::policy::{Endpoint, Policy, UpstreamTls};
 
 /// An endpoint's connection handle and its load.
 #[derive(Debug)]
@@ -16,6 +16,17 @@ pub(crate) struct PooledEndpoint<E> {
     pub(crate) addr: SocketAddr,
     pub(crate) service: E,
     pub(crate) load: EndpointLoad,
+    /// The TLS policy the handle was made under, and whether this
+    /// workload had an identity then: when either changes, the handle is
+    /// replaced so new connections follow the new policy.
+    tls: Arc<UpstreamTls>,
+    had_identity: bool,
+}
+
+impl<E> PooledEndpoint<E> {
+    fn made_under(&self, tls: &Arc<UpstreamTls>, has_identity: bool) -> bool {
+        self.had_identity == has_identity && (Arc::ptr_eq(&self.tls, tls) || *self.tls == **tls)
+    }
 }
 
 /// Endpoint handles live as long as their address is in the policy, so a
@@ -42,15 +53,21 @@ impl<E> Pool<E> {
     pub(crate) fn get(
         &self,
         endpoint: &Endpoint,
+        tls: &Arc<UpstreamTls>,
+        has_identity: bool,
         policy: &Policy,
         make: impl FnOnce(SocketAddr) -> E,
     ) -> Arc<PooledEndpoint<E>> {
-        if let Some(found) = self.by_addr.load().get(&endpoint.address) {
+        if let Some(found) = self.by_addr.load().get(&endpoint.address)
+            && found.made_under(tls, has_identity)
+        {
             return found.clone();
         }
         let _guard = self.insert.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.by_addr.load_full();
-        if let Some(found) = current.get(&endpoint.address) {
+        if let Some(found) = current.get(&endpoint.address)
+            && found.made_under(tls, has_identity)
+        {
             return found.clone();
         }
         let mut next: HashMap<_, _> = current
@@ -66,6 +83,8 @@ impl<E> Pool<E> {
             addr: endpoint.address,
             service: make(endpoint.address),
             load: EndpointLoad::new(self.epoch),
+            tls: tls.clone(),
+            had_identity: has_identity,
         });
         next.insert(endpoint.address, added.clone());
         self.by_addr.store(Arc::new(next));

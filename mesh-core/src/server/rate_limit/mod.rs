@@ -1,7 +1,6 @@
 //! Inbound local rate limiting: refuses requests beyond the policy's token
 //! bucket with 429 (and `retry-after`) or `RESOURCE_EXHAUSTED`.
 
-mod future;
 mod layer;
 mod limiter;
 
@@ -10,7 +9,7 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 
-pub use future::ResponseFuture;
+pub use super::future::ResponseFuture;
 pub use layer::RateLimitLayer;
 pub use limiter::Limiter;
 

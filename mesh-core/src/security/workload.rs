@@ -1,0 +1,90 @@
+//! The security policy of the workload a server serves, worked out once
+//! per policy snapshot and shared by every connection and request.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwapOption;
+use mesh_authz::{Authorizer, MtlsMode, Workload, effective_mtls};
+
+use crate::mesh::{Mesh, Snapshot};
+
+/// Who a server is, for selecting the policies that apply to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkloadPolicy {
+    /// The namespace; when `None`, the namespace of the mesh's identity,
+    /// or `default`.
+    pub namespace: Option<String>,
+    /// Labels policies select on (`app: attendees`, `version: v1`).
+    pub labels: mesh_authz::Labels,
+}
+
+/// What the policies say for one workload under one snapshot.
+#[derive(Debug)]
+pub struct WorkloadSecurity {
+    /// The snapshot version this was worked out for.
+    pub version: u64,
+    /// The effective mutual TLS mode.
+    pub mode: MtlsMode,
+    /// The `PeerAuthentication` (`ns/name`) that decided the mode, if any.
+    pub mode_policy: Option<String>,
+    /// The authorization policies that apply, ready to check requests.
+    pub authorizer: Authorizer,
+}
+
+/// Caches [`WorkloadSecurity`] per snapshot; lock-free on the request path.
+#[derive(Debug)]
+pub(crate) struct SecurityCache {
+    workload: WorkloadPolicy,
+    current: ArcSwapOption<WorkloadSecurity>,
+}
+
+impl SecurityCache {
+    pub(crate) fn new(workload: WorkloadPolicy) -> Self {
+        Self {
+            workload,
+            current: ArcSwapOption::empty(),
+        }
+    }
+
+    /// The workload's security under `snapshot`, worked out on the first
+    /// request after each policy update.
+    pub(crate) fn get(&self, mesh: &Mesh, snapshot: &Snapshot) -> Arc<WorkloadSecurity> {
+        if let Some(cached) = self.current.load_full()
+            && cached.version == snapshot.version()
+        {
+            return cached;
+        }
+        let workload = self.resolve(mesh);
+        let security = snapshot.policy().security();
+        let (mode, mode_policy) = effective_mtls(
+            &security.peer_authentications,
+            &workload,
+            &security.root_namespace,
+        );
+        let authorizer = Authorizer::new(
+            &security.authorization_policies,
+            &workload,
+            &security.root_namespace,
+        );
+        let fresh = Arc::new(WorkloadSecurity {
+            version: snapshot.version(),
+            mode,
+            mode_policy,
+            authorizer,
+        });
+        self.current.store(Some(fresh.clone()));
+        fresh
+    }
+
+    /// The workload with its namespace filled in.
+    fn resolve(&self, mesh: &Mesh) -> Workload {
+        let namespace = self.workload.namespace.clone().unwrap_or_else(|| {
+            mesh.identity()
+                .map_or_else(|| "default".to_owned(), |id| id.id().namespace().to_owned())
+        });
+        Workload {
+            namespace,
+            labels: self.workload.labels.clone(),
+        }
+    }
+}
