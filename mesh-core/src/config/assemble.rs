@@ -1,12 +1,15 @@
 //! Resources from every file, put together into one validated [`Policy`];
 //! policy errors are traced back to the file and resource that caused them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use super::document::{Resource, Spec};
 use super::error::{Problem, ResourceRef};
+use super::options::LoadOptions;
 use super::service_entry::{ServiceEntrySpec, WorkloadSpec};
-use crate::policy::{Endpoint, LoadBalancer, Policy, PolicyError, Service, ServicePort, same_host};
+use crate::policy::{
+    LoadBalancer, Policy, PolicyError, Security, Service, ServicePort, UpstreamTls, same_host,
+};
 
 /// A resource that read cleanly, and where it came from.
 #[derive(Debug, Clone)]
@@ -50,14 +53,30 @@ struct Svc {
 }
 
 /// Builds the policy, or says everything that is wrong with the resources.
-pub(super) fn assemble(loaded: &[Loaded]) -> Result<Policy, Vec<Problem>> {
+pub(super) fn assemble(loaded: &[Loaded], options: &LoadOptions) -> Result<Policy, Vec<Problem>> {
     let mut problems = duplicates(loaded);
     let mut svcs: Vec<Svc> = Vec::new();
     for (i, l) in loaded.iter().enumerate() {
         let Spec::ServiceEntry(se) = &l.inner.spec else {
             continue;
         };
-        let endpoints = endpoints(loaded, l, se);
+        let workloads = workloads(loaded, l, se);
+        let endpoints: Vec<_> = match se.ports.first() {
+            Some(port) => workloads.iter().map(|w| w.endpoint(port)).collect(),
+            None => Vec::new(),
+        };
+        // Who the endpoints may be: `subjectAltNames` and the workloads'
+        // service accounts, deduplicated and sorted.
+        let identities: BTreeSet<_> = se
+            .identities
+            .iter()
+            .chain(workloads.iter().filter_map(|w| w.identity.as_ref()))
+            .cloned()
+            .collect();
+        let tls = UpstreamTls {
+            identities: identities.into_iter().collect(),
+            ..UpstreamTls::default()
+        };
         let ports: Vec<ServicePort> = se
             .ports
             .iter()
@@ -83,6 +102,7 @@ pub(super) fn assemble(loaded: &[Loaded]) -> Result<Policy, Vec<Problem>> {
             let mut service = Service::new(host.clone());
             service.ports.clone_from(&ports);
             service.endpoints.clone_from(&endpoints);
+            service.tls.clone_from(&tls);
             svcs.push(Svc {
                 service,
                 origin: i,
@@ -134,6 +154,7 @@ pub(super) fn assemble(loaded: &[Loaded]) -> Result<Policy, Vec<Problem>> {
         svc.rule = Some(i);
         svc.service.subsets.clone_from(&dr.subsets);
         svc.service.load_balancer = dr.load_balancer.unwrap_or(LoadBalancer::default());
+        svc.service.tls.mode = dr.tls;
     }
     if !problems.is_empty() {
         return Err(problems);
@@ -143,14 +164,23 @@ pub(super) fn assemble(loaded: &[Loaded]) -> Result<Policy, Vec<Problem>> {
     for svc in &svcs {
         builder = builder.service(svc.service.clone());
     }
+    let mut security = Security {
+        root_namespace: options.root_namespace.clone(),
+        ..Security::default()
+    };
     for l in loaded {
         match &l.inner.spec {
             Spec::VirtualService(vs) => builder = builder.route_table(vs.table.clone()),
             Spec::LocalRateLimit(rl) => builder = builder.rate_limit(rl.clone()),
+            Spec::PeerAuthentication(pa) => security.peer_authentications.push(pa.clone()),
+            Spec::AuthorizationPolicy(ap) => security.authorization_policies.push(ap.clone()),
             _ => {}
         }
     }
-    builder.build().map_err(|e| vec![locate(e, loaded, &svcs)])
+    builder
+        .security(security)
+        .build()
+        .map_err(|e| vec![locate(e, loaded, &svcs)])
 }
 
 /// Resources declared twice: same kind, namespace and name.
@@ -176,17 +206,18 @@ fn duplicates(loaded: &[Loaded]) -> Vec<Problem> {
     problems
 }
 
-/// A `ServiceEntry`'s endpoints: written inline, or the `WorkloadEntry`s its
-/// `workloadSelector` picks in its namespace.
+/// A `ServiceEntry`'s workloads: written inline, or the `WorkloadEntry`s
+/// its `workloadSelector` picks in its namespace.
 ///
 /// Limitation: every endpoint serves the service's first port only; the
 /// other ports are declared on the service but not mapped per endpoint.
-fn endpoints(loaded: &[Loaded], se_resource: &Loaded, se: &ServiceEntrySpec) -> Vec<Endpoint> {
-    let Some(port) = se.ports.first() else {
-        return Vec::new();
-    };
+fn workloads<'a>(
+    loaded: &'a [Loaded],
+    se_resource: &Loaded,
+    se: &'a ServiceEntrySpec,
+) -> Vec<&'a WorkloadSpec> {
     let Some(selector) = &se.selector else {
-        return se.endpoints.iter().map(|w| w.endpoint(port)).collect();
+        return se.endpoints.iter().collect();
     };
     let namespace = se_resource.inner.meta.namespace();
     loaded
@@ -201,7 +232,6 @@ fn endpoints(loaded: &[Loaded], se_resource: &Loaded, se: &ServiceEntrySpec) -> 
                 .iter()
                 .all(|(k, v)| w.labels.get(k).is_some_and(|have| have == v))
         })
-        .map(|w| w.endpoint(port))
         .collect()
 }
 

@@ -1,8 +1,9 @@
-//! Istio's `DestinationRule`: a service's subsets and load balancer.
+//! Istio's `DestinationRule`: a service's subsets, load balancer and
+//! upstream TLS mode.
 
 use super::error::did_you_mean;
 use super::walk::{Cx, Field, Shape};
-use crate::policy::{LoadBalancer, Subset};
+use crate::policy::{LoadBalancer, Subset, UpstreamTlsMode};
 
 const SPEC: Shape = Shape {
     supported: &["host", "trafficPolicy", "subsets"],
@@ -15,11 +16,10 @@ const SUBSET: Shape = Shape {
 };
 
 const TRAFFIC_POLICY: Shape = Shape {
-    supported: &["loadBalancer"],
+    supported: &["loadBalancer", "tls"],
     unsupported: &[
         "connectionPool",
         "outlierDetection",
-        "tls",
         "portLevelSettings",
         "tunnel",
         "proxyProtocol",
@@ -48,13 +48,45 @@ const SIMPLE: &[(&str, Option<LoadBalancer>)] = &[
 
 const SIMPLE_UNSUPPORTED: &[&str] = &["RANDOM", "PASSTHROUGH"];
 
+const TLS: Shape = Shape {
+    supported: &["mode"],
+    unsupported: &[
+        "clientCertificate",
+        "privateKey",
+        "caCertificates",
+        "credentialName",
+        "subjectAltNames",
+        "sni",
+        "insecureSkipVerify",
+        "caCrl",
+    ],
+};
+
+/// `tls.mode` values.
+const TLS_MODES: &[(&str, UpstreamTlsMode)] = &[
+    ("ISTIO_MUTUAL", UpstreamTlsMode::Mutual),
+    ("DISABLE", UpstreamTlsMode::Disable),
+];
+
+/// TLS with certificates from files, which the mesh does not load.
+const TLS_MODES_UNSUPPORTED: &[&str] = &["SIMPLE", "MUTUAL"];
+
 /// A `DestinationRule`'s spec.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct DestinationRuleSpec {
     pub(super) host: String,
     /// `None` when not set (or `UNSPECIFIED`).
     pub(super) load_balancer: Option<LoadBalancer>,
+    /// `trafficPolicy.tls.mode`; `Auto` when not set.
+    pub(super) tls: UpstreamTlsMode,
     pub(super) subsets: Vec<Subset>,
+}
+
+/// What a `trafficPolicy` sets.
+#[derive(Debug, Clone, Copy, Default)]
+struct TrafficPolicy {
+    load_balancer: Option<LoadBalancer>,
+    tls: Option<UpstreamTlsMode>,
 }
 
 /// Reads a `DestinationRule`'s `spec`.
@@ -62,6 +94,7 @@ pub(super) fn read(cx: &mut Cx, spec: &Field<'_>) -> DestinationRuleSpec {
     let mut out = DestinationRuleSpec {
         host: String::new(),
         load_balancer: None,
+        tls: UpstreamTlsMode::Auto,
         subsets: Vec::new(),
     };
     let Some(obj) = spec.object(cx, SPEC) else {
@@ -79,9 +112,11 @@ pub(super) fn read(cx: &mut Cx, spec: &Field<'_>) -> DestinationRuleSpec {
         }
         host.clone_into(&mut out.host);
     }
-    out.load_balancer = obj
-        .get("trafficPolicy")
-        .and_then(|f| traffic_policy(cx, &f));
+    if let Some(f) = obj.get("trafficPolicy") {
+        let policy = traffic_policy(cx, &f, true);
+        out.load_balancer = policy.load_balancer;
+        out.tls = policy.tls.unwrap_or_default();
+    }
     if let Some(subsets) = obj.get("subsets") {
         for f in subsets.list(cx) {
             let Some(subset) = subset(cx, &f) else {
@@ -106,7 +141,7 @@ fn subset(cx: &mut Cx, field: &Field<'_>) -> Option<Subset> {
     let labels = obj.get("labels").map(|f| f.labels(cx)).unwrap_or_default();
     let load_balancer = obj
         .get("trafficPolicy")
-        .and_then(|f| traffic_policy(cx, &f));
+        .and_then(|f| traffic_policy(cx, &f, false).load_balancer);
     Some(Subset {
         name: name?.to_owned(),
         labels,
@@ -114,10 +149,46 @@ fn subset(cx: &mut Cx, field: &Field<'_>) -> Option<Subset> {
     })
 }
 
-/// `trafficPolicy`: only the load balancer, so far.
-fn traffic_policy(cx: &mut Cx, field: &Field<'_>) -> Option<LoadBalancer> {
-    let obj = field.object(cx, TRAFFIC_POLICY)?;
-    let lb = obj.get("loadBalancer")?.object(cx, LOAD_BALANCER)?;
+/// `trafficPolicy`: the load balancer and, at the top level only, the TLS
+/// mode (a subset's connections share the service's TLS settings).
+fn traffic_policy(cx: &mut Cx, field: &Field<'_>, top_level: bool) -> TrafficPolicy {
+    let Some(obj) = field.object(cx, TRAFFIC_POLICY) else {
+        return TrafficPolicy::default();
+    };
+    let tls = obj.get("tls").and_then(|f| {
+        if top_level {
+            tls_mode(cx, &f)
+        } else {
+            cx.report(
+                &f,
+                "per-subset `tls` is not supported yet",
+                Some("set `tls` in the DestinationRule's top-level `trafficPolicy`".into()),
+            );
+            None
+        }
+    });
+    TrafficPolicy {
+        load_balancer: obj.get("loadBalancer").and_then(|f| load_balancer(cx, &f)),
+        tls,
+    }
+}
+
+/// `tls`: `mode` is required (Istio reads a missing mode as `DISABLE`,
+/// which is easy to write by accident).
+fn tls_mode(cx: &mut Cx, field: &Field<'_>) -> Option<UpstreamTlsMode> {
+    let obj = field.object(cx, TLS)?;
+    obj.required(cx, "mode")?.choice(
+        cx,
+        "TLS mode",
+        TLS_MODES,
+        TLS_MODES_UNSUPPORTED,
+        Some("certificates from files are not supported; use `ISTIO_MUTUAL` for the mesh's own"),
+    )
+}
+
+/// `loadBalancer`; `None` when not set (or `UNSPECIFIED`).
+fn load_balancer(cx: &mut Cx, field: &Field<'_>) -> Option<LoadBalancer> {
+    let lb = field.object(cx, LOAD_BALANCER)?;
     let simple = lb.get("simple")?;
     let value = simple.str(cx)?;
     if let Some((_, lb)) = SIMPLE.iter().find(|(name, _)| *name == value) {

@@ -1,12 +1,15 @@
 //! One YAML document: `apiVersion` and `kind` dispatch, and `metadata`.
 
+use mesh_authz::{AuthorizationPolicy, PeerAuthentication};
+
 use super::destination_rule::{self, DestinationRuleSpec};
 use super::error::{ResourceRef, did_you_mean};
-use super::rate_limit;
-use super::service_entry::{self, ServiceEntrySpec, WorkloadSpec};
+use super::options::LoadOptions;
+use super::service_entry::{self, AccountScope, ServiceEntrySpec, WorkloadSpec};
 use super::virtual_service::{self, VirtualServiceSpec};
 use super::walk::{Cx, Field, Issue, Shape};
 use super::yaml::Node;
+use super::{authorization_policy, peer_authentication, rate_limit};
 use crate::policy::LocalRateLimit;
 
 const NETWORKING: &[&str] = &[
@@ -14,6 +17,7 @@ const NETWORKING: &[&str] = &[
     "networking.istio.io/v1beta1",
     "networking.istio.io/v1alpha3",
 ];
+const SECURITY: &[&str] = &["security.istio.io/v1", "security.istio.io/v1beta1"];
 const MESH_POLICY: &[&str] = &["policy.mesh.rs/v1alpha1"];
 
 /// The kinds we read, and the apiVersions each is served under.
@@ -22,6 +26,8 @@ const KINDS: &[(&str, &[&str])] = &[
     ("DestinationRule", NETWORKING),
     ("ServiceEntry", NETWORKING),
     ("WorkloadEntry", NETWORKING),
+    ("PeerAuthentication", SECURITY),
+    ("AuthorizationPolicy", SECURITY),
     ("LocalRateLimit", MESH_POLICY),
 ];
 
@@ -32,9 +38,7 @@ const UNSUPPORTED_KINDS: &[&str] = &[
     "WorkloadGroup",
     "EnvoyFilter",
     "ProxyConfig",
-    "PeerAuthentication",
     "RequestAuthentication",
-    "AuthorizationPolicy",
     "Telemetry",
     "WasmPlugin",
 ];
@@ -74,6 +78,8 @@ pub(super) enum Spec {
     DestinationRule(DestinationRuleSpec),
     ServiceEntry(ServiceEntrySpec),
     WorkloadEntry(WorkloadSpec),
+    PeerAuthentication(PeerAuthentication),
+    AuthorizationPolicy(AuthorizationPolicy),
     LocalRateLimit(LocalRateLimit),
 }
 
@@ -96,7 +102,7 @@ pub(super) enum Outcome {
 }
 
 /// Reads one document, collecting every problem in it.
-pub(super) fn read(node: &Node) -> Outcome {
+pub(super) fn read(node: &Node, options: &LoadOptions) -> Outcome {
     let mut cx = Cx::default();
     let root = Field::root(node);
     let Some(top) = root.object(&mut cx, TOP) else {
@@ -153,13 +159,24 @@ pub(super) fn read(node: &Node) -> Outcome {
     let spec = known.and_then(|(kind, _)| {
         let spec = top.required(&mut cx, "spec")?;
         let name = meta.as_ref().map_or("", |m| m.name.as_str());
+        let namespace = meta.as_ref().map_or("default", Meta::namespace);
+        let scope = AccountScope {
+            trust_domain: &options.trust_domain,
+            namespace,
+        };
         Some(match *kind {
             "VirtualService" => Spec::VirtualService(virtual_service::read(&mut cx, &spec, name)),
             "DestinationRule" => Spec::DestinationRule(destination_rule::read(&mut cx, &spec)),
-            "ServiceEntry" => Spec::ServiceEntry(service_entry::read(&mut cx, &spec)),
+            "ServiceEntry" => Spec::ServiceEntry(service_entry::read(&mut cx, &spec, scope)),
             "WorkloadEntry" => {
-                Spec::WorkloadEntry(service_entry::read_workload_entry(&mut cx, &spec)?)
+                Spec::WorkloadEntry(service_entry::read_workload_entry(&mut cx, &spec, scope)?)
             }
+            "PeerAuthentication" => {
+                Spec::PeerAuthentication(peer_authentication::read(&mut cx, &spec, name, namespace))
+            }
+            "AuthorizationPolicy" => Spec::AuthorizationPolicy(authorization_policy::read(
+                &mut cx, &spec, name, namespace,
+            )),
             "LocalRateLimit" => Spec::LocalRateLimit(rate_limit::read(&mut cx, &spec, name)),
             // Every kind in `KINDS` has an arm above.
             _ => return None,

@@ -5,21 +5,27 @@
 //! file in it, by name, not recursively; dotfiles are skipped; an empty
 //! directory is an empty policy), [`load_str`] one string and
 //! [`load_documents`] several named strings. Files may hold several
-//! documents separated by `---`.
+//! documents separated by `---`. Each has a `_with` variant taking
+//! [`LoadOptions`]: the trust domain (`cluster.local` by default) and the
+//! root namespace (`istio-system` by default).
 //!
 //! # What is read
 //!
 //! | kind | apiVersion | becomes |
 //! |---|---|---|
-//! | `ServiceEntry` | `networking.istio.io/v1`, `v1beta1`, `v1alpha3` | one [`Service`](crate::policy::Service) per host |
-//! | `WorkloadEntry` | same | endpoints of the `ServiceEntry`s whose `workloadSelector` matches its labels, in its namespace |
-//! | `DestinationRule` | same | the service's subsets and load balancer (a service with no endpoints if no `ServiceEntry` declares the host) |
+//! | `ServiceEntry` | `networking.istio.io/v1`, `v1beta1`, `v1alpha3` | one [`Service`](crate::policy::Service) per host; `subjectAltNames` (SPIFFE IDs) join its [`UpstreamTls`](crate::policy::UpstreamTls) `identities` |
+//! | `WorkloadEntry` | same | endpoints of the `ServiceEntry`s whose `workloadSelector` matches its labels, in its namespace; its `serviceAccount` joins their `identities` as `spiffe://<trust domain>/ns/<its namespace>/sa/<account>` |
+//! | `DestinationRule` | same | the service's subsets, load balancer and `trafficPolicy.tls.mode` (`ISTIO_MUTUAL`, `DISABLE`; unset is auto mTLS) (a service with no endpoints if no `ServiceEntry` declares the host) |
 //! | `VirtualService` | same | a [`RouteTable`](crate::policy::RouteTable) named after it |
+//! | `PeerAuthentication` | `security.istio.io/v1`, `v1beta1` | a [`PeerAuthentication`](crate::policy::PeerAuthentication) in the policy's [`Security`](crate::policy::Security) |
+//! | `AuthorizationPolicy` | same | an [`AuthorizationPolicy`](crate::policy::AuthorizationPolicy) in the policy's [`Security`](crate::policy::Security) |
 //! | `LocalRateLimit` | `policy.mesh.rs/v1alpha1` | a [`LocalRateLimit`](crate::policy::LocalRateLimit) (the mesh's own kind) |
 //!
 //! Fields follow Istio's meaning. Fields Istio has that we do not support
 //! yet (`fault`, `mirror`, `rewrite`, `corsPolicy`, `gateways`, `tcp`,
-//! `RANDOM` balancing, `resolution: DNS`, ...) are errors that say "not
+//! `RANDOM` balancing, `resolution: DNS`, `portLevelMtls`, `ipBlocks`,
+//! `requestPrincipals`, `targetRefs`, `AUDIT` and `CUSTOM` actions, `SIMPLE`
+//! and `MUTUAL` TLS with certificate files, ...) are errors that say "not
 //! supported yet": nothing is silently ignored. Unknown fields are errors
 //! with the nearest valid name. Where we differ from Istio:
 //!
@@ -33,6 +39,17 @@
 //!   that may be retries. `attempts` defaults to 2, as in Istio.
 //! - Header matches take `present: true|false` besides Istio's `{}`
 //!   (present, or absent under `withoutHeaders`).
+//! - `AuthorizationPolicy`: no `rules` and `rules: []` both mean no rules
+//!   (an `ALLOW` policy that denies every request), a rule `{}` matches
+//!   every request. As Istio's validation, a `DENY` policy with no rules,
+//!   an empty `from`, `to`, `source` or `operation`, and a condition with
+//!   neither `values` nor `notValues` are errors. Wildcards follow Istio
+//!   (`abc*`, `*abc`, `*`); any other `*` is an error. Principals starting
+//!   with `spiffe://` are errors (Istio writes them without it). Ports may
+//!   be written as strings (`"8080"`, as Istio does) or numbers.
+//! - `DestinationRule` `tls` needs a `mode` (Istio reads a missing one as
+//!   `DISABLE`), and is read only at the top level, not per subset.
+//!   `ServiceEntry.subjectAltNames` must be SPIFFE IDs.
 //!
 //! The mesh's own kind for rate limits (`match` is optional; without it the
 //! whole service is limited; `tokensPerFill` defaults to 1):
@@ -98,11 +115,14 @@
 //! ```
 
 mod assemble;
+mod authorization_policy;
 mod destination_rule;
 mod document;
 mod duration;
 mod error;
 mod matching;
+mod options;
+mod peer_authentication;
 mod rate_limit;
 mod retry;
 mod service_entry;
@@ -114,6 +134,7 @@ use std::fs;
 use std::path::Path;
 
 pub use error::{ConfigError, Problem, ResourceRef};
+pub use options::{DEFAULT_TRUST_DOMAIN, LoadOptions};
 
 use crate::policy::Policy;
 use assemble::Loaded;
@@ -122,6 +143,11 @@ use assemble::Loaded;
 /// by name, not recursive, dotfiles skipped). An empty directory yields an
 /// empty policy.
 pub fn load_path(path: &Path) -> Result<Policy, ConfigError> {
+    load_path_with(path, &LoadOptions::default())
+}
+
+/// [`load_path`] with `options`.
+pub fn load_path_with(path: &Path, options: &LoadOptions) -> Result<Policy, ConfigError> {
     let name = path.display().to_string();
     let io_problem =
         |file: String, e: std::io::Error| problem_in(file, format!("cannot read: {e}"));
@@ -148,19 +174,40 @@ pub fn load_path(path: &Path) -> Result<Policy, ConfigError> {
         let text = fs::read_to_string(path).map_err(|e| io_problem(name.clone(), e))?;
         vec![(name, text)]
     };
-    load_documents(&docs)
+    load_documents_with(&docs, options)
 }
 
 /// Loads one YAML string; `source_name` stands for the file in errors.
 pub fn load_str(source_name: &str, yaml: &str) -> Result<Policy, ConfigError> {
-    load_documents(&[(source_name.to_owned(), yaml.to_owned())])
+    load_str_with(source_name, yaml, &LoadOptions::default())
+}
+
+/// [`load_str`] with `options`.
+pub fn load_str_with(
+    source_name: &str,
+    yaml: &str,
+    options: &LoadOptions,
+) -> Result<Policy, ConfigError> {
+    load_documents_with(&[(source_name.to_owned(), yaml.to_owned())], options)
 }
 
 /// Loads several YAML sources, each a `(file name, text)` pair, into one
 /// policy. Every document of every source is read before any error is
 /// returned, so the error lists all problems found.
 pub fn load_documents(sources: &[(String, String)]) -> Result<Policy, ConfigError> {
-    let mut problems = Vec::new();
+    load_documents_with(sources, &LoadOptions::default())
+}
+
+/// [`load_documents`] with `options`.
+pub fn load_documents_with(
+    sources: &[(String, String)],
+    options: &LoadOptions,
+) -> Result<Policy, ConfigError> {
+    let mut problems: Vec<Problem> = options
+        .problems()
+        .into_iter()
+        .map(|message| problem(String::new(), message))
+        .collect();
     let mut loaded = Vec::new();
     for (file, text) in sources {
         let nodes = match yaml::parse_documents(text) {
@@ -174,7 +221,7 @@ pub fn load_documents(sources: &[(String, String)]) -> Result<Policy, ConfigErro
             }
         };
         for (i, node) in nodes.iter().enumerate() {
-            match document::read(node) {
+            match document::read(node, options) {
                 document::Outcome::Read(resource, inner) => loaded.push(Loaded {
                     file: file.clone(),
                     document: i + 1,
@@ -199,7 +246,7 @@ pub fn load_documents(sources: &[(String, String)]) -> Result<Policy, ConfigErro
     if let Some(err) = ConfigError::from_problems(problems) {
         return Err(err);
     }
-    assemble::assemble(&loaded).map_err(|problems| {
+    assemble::assemble(&loaded, options).map_err(|problems| {
         ConfigError::from_problems(problems)
             .unwrap_or_else(|| problem_in(String::new(), "invalid configuration".into()))
     })

@@ -1,8 +1,10 @@
-//! Istio's `ServiceEntry` and `WorkloadEntry`: services, their ports and
-//! their endpoints.
+//! Istio's `ServiceEntry` and `WorkloadEntry`: services, their ports,
+//! their endpoints and the identities those endpoints present.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+
+use mesh_identity::SpiffeId;
 
 use super::error::did_you_mean;
 use super::walk::{Cx, Field, Shape, hosts};
@@ -16,8 +18,9 @@ const SPEC: Shape = Shape {
         "workloadSelector",
         "location",
         "resolution",
+        "subjectAltNames",
     ],
-    unsupported: &["addresses", "exportTo", "subjectAltNames"],
+    unsupported: &["addresses", "exportTo"],
 };
 
 const PORT: Shape = Shape {
@@ -27,8 +30,8 @@ const PORT: Shape = Shape {
 
 /// A `WorkloadEntry`'s spec, also the shape of `ServiceEntry.endpoints[]`.
 const WORKLOAD: Shape = Shape {
-    supported: &["address", "ports", "labels"],
-    unsupported: &["network", "locality", "weight", "serviceAccount"],
+    supported: &["address", "ports", "labels", "serviceAccount"],
+    unsupported: &["network", "locality", "weight"],
 };
 
 const SELECTOR: Shape = Shape {
@@ -53,6 +56,17 @@ pub(super) struct ServiceEntrySpec {
     pub(super) endpoints: Vec<WorkloadSpec>,
     /// Selects `WorkloadEntry`s in the same namespace instead.
     pub(super) selector: Option<Labels>,
+    /// `subjectAltNames`: identities the endpoints may present, besides
+    /// those of their service accounts.
+    pub(super) identities: Vec<SpiffeId>,
+}
+
+/// Where a workload's `serviceAccount` lives: the mesh's trust domain and
+/// the namespace of the resource that declares the workload.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct AccountScope<'a> {
+    pub(super) trust_domain: &'a str,
+    pub(super) namespace: &'a str,
 }
 
 /// One of a `ServiceEntry`'s ports.
@@ -70,6 +84,8 @@ pub(super) struct WorkloadSpec {
     /// Port numbers by service port name.
     pub(super) ports: BTreeMap<String, u16>,
     pub(super) labels: Labels,
+    /// The identity of its `serviceAccount`, if one is written.
+    pub(super) identity: Option<SpiffeId>,
 }
 
 impl WorkloadSpec {
@@ -92,13 +108,15 @@ impl WorkloadSpec {
 /// Reads a `ServiceEntry`'s `spec`. Only `resolution: STATIC` is supported;
 /// it is also what an absent `resolution` means here (Istio's default,
 /// `NONE`, passes traffic through to the address the caller asked for,
-/// which a library mesh has no use for).
-pub(super) fn read(cx: &mut Cx, spec: &Field<'_>) -> ServiceEntrySpec {
+/// which a library mesh has no use for). `subjectAltNames` must be SPIFFE
+/// IDs.
+pub(super) fn read(cx: &mut Cx, spec: &Field<'_>, scope: AccountScope<'_>) -> ServiceEntrySpec {
     let mut out = ServiceEntrySpec {
         hosts: Vec::new(),
         ports: Vec::new(),
         endpoints: Vec::new(),
         selector: None,
+        identities: Vec::new(),
     };
     let Some(obj) = spec.object(cx, SPEC) else {
         return out;
@@ -143,7 +161,7 @@ pub(super) fn read(cx: &mut Cx, spec: &Field<'_>) -> ServiceEntrySpec {
     if let Some(f) = obj.get("endpoints") {
         let names: Vec<&str> = out.ports.iter().filter_map(|p| p.name.as_deref()).collect();
         for item in f.list(cx) {
-            if let Some(w) = workload(cx, &item, Some(&names)) {
+            if let Some(w) = workload(cx, &item, Some(&names), scope) {
                 out.endpoints.push(w);
             }
         }
@@ -164,12 +182,33 @@ pub(super) fn read(cx: &mut Cx, spec: &Field<'_>) -> ServiceEntrySpec {
             );
         }
     }
+    if let Some(f) = obj.get("subjectAltNames") {
+        for item in f.list(cx) {
+            let Some(text) = item.name(cx) else { continue };
+            match text.parse::<SpiffeId>() {
+                Ok(id) => out.identities.push(id),
+                Err(e) => {
+                    let hint = (!text.starts_with("spiffe://")).then(|| {
+                        format!(
+                            "only SPIFFE IDs are supported, as in `spiffe://{}/ns/{}/sa/<service account>`",
+                            scope.trust_domain, scope.namespace
+                        )
+                    });
+                    cx.report(&item, e.to_string(), hint);
+                }
+            }
+        }
+    }
     out
 }
 
 /// Reads a `WorkloadEntry`'s `spec`.
-pub(super) fn read_workload_entry(cx: &mut Cx, spec: &Field<'_>) -> Option<WorkloadSpec> {
-    workload(cx, spec, None)
+pub(super) fn read_workload_entry(
+    cx: &mut Cx,
+    spec: &Field<'_>,
+    scope: AccountScope<'_>,
+) -> Option<WorkloadSpec> {
+    workload(cx, spec, None, scope)
 }
 
 fn port(cx: &mut Cx, field: &Field<'_>) -> Option<PortSpec> {
@@ -198,7 +237,12 @@ fn port(cx: &mut Cx, field: &Field<'_>) -> Option<PortSpec> {
 
 /// A workload. `port_names` are the service's port names, when known, to
 /// check the workload's `ports` against.
-fn workload(cx: &mut Cx, field: &Field<'_>, port_names: Option<&[&str]>) -> Option<WorkloadSpec> {
+fn workload(
+    cx: &mut Cx,
+    field: &Field<'_>,
+    port_names: Option<&[&str]>,
+    scope: AccountScope<'_>,
+) -> Option<WorkloadSpec> {
     let obj = field.object(cx, WORKLOAD)?;
     let address = obj.required(cx, "address").and_then(|f| {
         let text = f.name(cx)?;
@@ -230,10 +274,17 @@ fn workload(cx: &mut Cx, field: &Field<'_>, port_names: Option<&[&str]>) -> Opti
         }
     }
     let labels = obj.get("labels").map(|f| f.labels(cx)).unwrap_or_default();
+    let identity = obj.get("serviceAccount").and_then(|f| {
+        let account = f.name(cx)?;
+        SpiffeId::new(scope.trust_domain, scope.namespace, account)
+            .map_err(|e| cx.report(&f, e.to_string(), None))
+            .ok()
+    });
     Some(WorkloadSpec {
         address: address?,
         ports,
         labels,
+        identity,
     })
 }
 

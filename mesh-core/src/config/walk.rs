@@ -183,6 +183,42 @@ impl<'a> Field<'a> {
         parsed
     }
 
+    /// One of a fixed set of names, such as an enum's: the value of the
+    /// `supported` entry written, "not supported yet" (with `hint`) for an
+    /// `unsupported` name, and otherwise "unknown" with the nearest name.
+    /// `what` names the field in messages (`mode`, `action`).
+    pub(super) fn choice<T: Copy>(
+        &self,
+        cx: &mut Cx,
+        what: &str,
+        supported: &[(&str, T)],
+        unsupported: &[&str],
+        hint: Option<&str>,
+    ) -> Option<T> {
+        let value = self.str(cx)?;
+        if let Some((_, v)) = supported.iter().find(|(name, _)| *name == value) {
+            return Some(*v);
+        }
+        if unsupported.contains(&value) {
+            cx.report(
+                self,
+                format!("{what} `{value}` is not supported yet"),
+                hint.map(str::to_owned),
+            );
+        } else {
+            let all = supported
+                .iter()
+                .map(|(n, _)| *n)
+                .chain(unsupported.iter().copied());
+            cx.report(
+                self,
+                format!("unknown {what} `{value}`"),
+                did_you_mean(value, all),
+            );
+        }
+        None
+    }
+
     /// The items of a list, each with its path.
     pub(super) fn list(&self, cx: &mut Cx) -> Vec<Field<'a>> {
         match &self.node.value {
@@ -254,7 +290,12 @@ impl<'a> Field<'a> {
                 continue;
             }
             if shape.unsupported.contains(key) {
-                cx.report(field, "not supported yet", None);
+                // At the key's line: a block value starts on the next one.
+                let at = Field {
+                    node: key_node(self.node, key).unwrap_or(field.node),
+                    path: field.path.clone(),
+                };
+                cx.report(&at, "not supported yet", None);
                 continue;
             }
             let all = shape.supported.iter().chain(shape.unsupported).copied();
@@ -341,4 +382,20 @@ pub(super) fn hosts(cx: &mut Cx, field: &Field<'_>) -> Vec<String> {
         }
     }
     hosts
+}
+
+const WORKLOAD_SELECTOR: Shape = Shape {
+    supported: &["matchLabels"],
+    unsupported: &[],
+};
+
+/// A security policy's `selector: {matchLabels: {...}}`; `{}` (or no
+/// `matchLabels`) is an empty selector, which selects every workload.
+pub(super) fn workload_selector(cx: &mut Cx, field: &Field<'_>) -> Option<Labels> {
+    let obj = field.object(cx, WORKLOAD_SELECTOR)?;
+    Some(
+        obj.get("matchLabels")
+            .map(|f| f.labels(cx))
+            .unwrap_or_default(),
+    )
 }
