@@ -112,6 +112,13 @@ pub enum MeshError {
         /// What was required, and by which policy.
         reason: String,
     },
+    /// This workload's own certificate is unusable (expired, say), so it
+    /// refuses mutual TLS traffic rather than use it (fail closed).
+    #[error("{reason}")]
+    Identity {
+        /// Why, from the identity.
+        reason: String,
+    },
     /// An authorization policy refused the request.
     #[error("permission denied: {decision}")]
     PermissionDenied {
@@ -145,6 +152,7 @@ impl MeshError {
             MeshError::Transport { .. } => "transport",
             MeshError::Body(_) => "body",
             MeshError::Unauthenticated { .. } => "unauthenticated",
+            MeshError::Identity { .. } => "identity",
             MeshError::PermissionDenied { .. } => "permission_denied",
             MeshError::InvalidPath { .. } => "invalid_path",
         }

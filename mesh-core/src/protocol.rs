@@ -134,6 +134,7 @@ impl Protocol {
         match err {
             MeshError::NoRoute { .. } => (StatusCode::NOT_FOUND, code::UNIMPLEMENTED),
             MeshError::NoHealthyEndpoint { .. }
+            | MeshError::Identity { .. }
             | MeshError::Connect { .. }
             | MeshError::Transport { .. } => (StatusCode::SERVICE_UNAVAILABLE, code::UNAVAILABLE),
             MeshError::DeadlineExceeded { .. } | MeshError::PerTryTimeout { .. } => {

@@ -52,6 +52,15 @@ impl UpstreamSecurity {
         }
     }
 
+    /// Until when a connection opened now may be used: the expiry of the
+    /// workload certificate it presents (`None` for plaintext).
+    pub fn valid_until(&self) -> Option<std::time::SystemTime> {
+        match self {
+            Self::Mutual { identity, .. } => identity.current().ok().map(|c| c.not_after()),
+            _ => None,
+        }
+    }
+
     /// Whether connections are TLS.
     pub fn is_tls(&self) -> bool {
         !matches!(self, Self::Plaintext)

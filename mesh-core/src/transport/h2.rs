@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
@@ -60,10 +61,19 @@ struct Shared<B> {
     settings: ConnectSettings,
     security: UpstreamSecurity,
     /// The open connection, if any. Read on every request without a lock.
-    sender: ArcSwapOption<SendRequest<B>>,
+    sender: ArcSwapOption<Open<B>>,
     /// Makes sure only one task connects at a time; taken only when there
     /// is no open connection.
     connecting: tokio::sync::Mutex<()>,
+}
+
+/// An open connection, and when it must stop being used: a mutual TLS
+/// connection lives no longer than the certificate it was opened with, so
+/// an expired workload certificate fails closed on connections already
+/// open, not only on new ones.
+struct Open<B> {
+    sender: SendRequest<B>,
+    valid_until: Option<SystemTime>,
 }
 
 /// One address's HTTP/2 connection, opened on first use and reopened when
@@ -98,8 +108,9 @@ where
         let guard = self.sender.load();
         guard
             .as_ref()
-            .filter(|s| !s.is_closed())
-            .map(|s| (**s).clone())
+            .filter(|o| !o.sender.is_closed())
+            .filter(|o| o.valid_until.is_none_or(|t| SystemTime::now() < t))
+            .map(|o| o.sender.clone())
     }
 
     /// The open connection, connecting first if needed.
@@ -112,6 +123,7 @@ where
         if let Some(s) = self.open() {
             return Ok(s);
         }
+        let valid_until = self.security.valid_until();
         let stream = connect(self.addr, self.settings, &self.security, &[b"h2"]).await?;
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
             .handshake(TokioIo::new(stream))
@@ -127,7 +139,10 @@ where
             }
         });
         tracing::debug!(%addr, "connected");
-        self.sender.store(Some(Arc::new(sender.clone())));
+        self.sender.store(Some(Arc::new(Open {
+            sender: sender.clone(),
+            valid_until,
+        })));
         Ok(sender)
     }
 }

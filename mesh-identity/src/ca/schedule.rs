@@ -15,16 +15,22 @@ pub(crate) const BACKOFF_CAP: Duration = Duration::from_secs(30);
 /// A last retry is made at least this long before the certificate expires.
 pub(crate) const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
 
-/// When to renew a certificate valid from `not_before` to `not_after`: half
-/// its lifetime, ±10% (`random` in `[0, 1)` picks where).
+/// When to renew a certificate valid from `not_before` to `not_after` that
+/// arrived at `received`: half its remaining lifetime, ±10% (`random` in
+/// `[0, 1)` picks where). The lifetime counts from when the certificate
+/// arrived if that is later than `not_before`: CAs backdate `not_before`
+/// for clock skew (ours by a minute), and counting from there would make a
+/// short-lived certificate due for renewal the moment it arrives.
 pub(crate) fn renewal_time(
     not_before: SystemTime,
     not_after: SystemTime,
+    received: SystemTime,
     random: f64,
 ) -> SystemTime {
-    let lifetime = not_after.duration_since(not_before).unwrap_or_default();
+    let start = not_before.max(received);
+    let lifetime = not_after.duration_since(start).unwrap_or_default();
     let fraction = RENEW_AT * (1.0 + RENEW_JITTER * (2.0 * random.clamp(0.0, 1.0) - 1.0));
-    not_before + lifetime.mul_f64(fraction)
+    start + lifetime.mul_f64(fraction)
 }
 
 /// The delay before the next attempt after `failures` consecutive failed
@@ -67,18 +73,33 @@ mod tests {
     #[test]
     fn renews_at_half_the_lifetime_give_or_take_ten_percent() {
         let (start, end) = (at(0), at(0) + 2 * HOUR);
-        assert_eq!(renewal_time(start, end, 0.5), start + HOUR);
-        assert_eq!(renewal_time(start, end, 0.0), start + HOUR.mul_f64(0.9));
-        assert_eq!(renewal_time(start, end, 1.0), start + HOUR.mul_f64(1.1));
+        assert_eq!(renewal_time(start, end, start, 0.5), start + HOUR);
+        assert_eq!(
+            renewal_time(start, end, start, 0.0),
+            start + HOUR.mul_f64(0.9)
+        );
+        assert_eq!(
+            renewal_time(start, end, start, 1.0),
+            start + HOUR.mul_f64(1.1)
+        );
         for _ in 0..1000 {
-            let t = renewal_time(start, end, fastrand::f64());
+            let t = renewal_time(start, end, start, fastrand::f64());
             assert!(t >= start + HOUR.mul_f64(0.9) && t <= start + HOUR.mul_f64(1.1));
         }
     }
 
     #[test]
     fn renewal_of_a_backwards_certificate_is_immediate() {
-        assert_eq!(renewal_time(at(10), at(0), 0.5), at(10));
+        assert_eq!(renewal_time(at(10), at(0), at(10), 0.5), at(10));
+    }
+
+    #[test]
+    fn a_backdated_certificate_counts_its_lifetime_from_arrival() {
+        // Issued for 2 s but backdated a minute: renew a second after it
+        // arrived, not at once (which would renew in a tight loop).
+        let received = at(60);
+        let t = renewal_time(at(0), at(62), received, 0.5);
+        assert_eq!(t, at(61));
     }
 
     #[test]

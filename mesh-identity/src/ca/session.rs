@@ -257,9 +257,12 @@ pub(super) async fn rotate<D: Dial>(
 
 fn until_renewal(state: &State) -> Duration {
     match state.latest() {
+        // Called right after a certificate is installed, so "now" is when
+        // it arrived.
         Some(cert) => state.clock.until(renewal_time(
             cert.not_before(),
             cert.not_after(),
+            state.clock.now(),
             fastrand::f64(),
         )),
         None => Duration::ZERO,

@@ -74,6 +74,19 @@ where
         let snapshot = self.mesh.snapshot();
         let security = self.cache.get(&self.mesh, &snapshot);
         let conn = req.extensions().get::<ConnectionInfo>();
+        // A connection opened while this workload's certificate was valid
+        // must not outlive it: fail closed once it expires.
+        if conn.is_some_and(|c| c.tls)
+            && let Some(identity) = self.mesh.identity()
+            && let Err(e) = identity.current()
+        {
+            return self.refuse(
+                MeshError::Identity {
+                    reason: e.to_string(),
+                },
+                &req,
+            );
+        }
         if security.mode == MtlsMode::Strict
             && let Some(reason) = Self::strict_violation(conn, security.mode_policy.as_deref())
         {
