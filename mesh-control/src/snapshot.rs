@@ -14,7 +14,9 @@ use envoy_types::util::pack_any;
 use mesh_core::policy::Policy;
 use prost::{Message, Name};
 
-use crate::xds::{self, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, Resources};
+use crate::xds::{
+    self, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, Options, ROUTE_TYPE, Resources, inbound,
+};
 
 /// A resource with the snapshot version of its last change.
 #[derive(Clone, Debug)]
@@ -50,6 +52,7 @@ pub struct Interest {
 pub struct Snapshot {
     version: u64,
     ready: bool,
+    options: Options,
     policy: Arc<Policy>,
     listeners: BTreeMap<String, Versioned<xds_types::Listener>>,
     routes: BTreeMap<String, Versioned<xds_types::RouteConfiguration>>,
@@ -68,9 +71,16 @@ impl Snapshot {
     /// The snapshot before any configuration has loaded: not ready, so
     /// streams hold their answers until the first real one.
     pub fn initial() -> Self {
+        Self::initial_with(Options::default())
+    }
+
+    /// [`Snapshot::initial`], translating every later policy with
+    /// `options` (security on when the CA is).
+    pub fn initial_with(options: Options) -> Self {
         Self {
             version: 0,
             ready: false,
+            options,
             policy: Arc::new(Policy::empty()),
             listeners: BTreeMap::new(),
             routes: BTreeMap::new(),
@@ -83,10 +93,11 @@ impl Snapshot {
     /// whose content did not change keep their version.
     pub fn next(&self, policy: Arc<Policy>) -> Self {
         let version = self.version + 1;
-        let r = Resources::build(&policy);
+        let r = Resources::build_with(&policy, self.options);
         Self {
             version,
             ready: true,
+            options: self.options,
             listeners: carry(&self.listeners, r.listeners, version),
             routes: carry(&self.routes, r.routes, version),
             clusters: carry(&self.clusters, r.clusters, version),
@@ -145,6 +156,9 @@ impl Snapshot {
         names
             .into_iter()
             .filter_map(|name| {
+                if name.starts_with(inbound::INBOUND_PREFIX) {
+                    return self.inbound(name);
+                }
                 let svc = self.policy.service(xds::host_of(&name))?;
                 let template = self.listeners.get(&svc.host)?;
                 let any = if name == template.message.name {
@@ -161,6 +175,24 @@ impl Snapshot {
                 })
             })
             .collect()
+    }
+}
+
+impl Snapshot {
+    /// A server's inbound listener: the one built for an endpoint address,
+    /// else the template for workloads with no endpoint, addressed.
+    fn inbound(&self, name: String) -> Option<Item> {
+        inbound::address_of(&name)?;
+        if let Some(v) = self.listeners.get(&name) {
+            return Some(item(&name, v));
+        }
+        let template = self.listeners.get(inbound::INBOUND_PREFIX)?;
+        let l = inbound::for_address(&template.message, &name)?;
+        Some(Item {
+            name,
+            version: template.version,
+            any: pack_any(l),
+        })
     }
 }
 

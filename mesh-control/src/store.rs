@@ -62,6 +62,14 @@ impl Store {
         }
     }
 
+    /// Translates every policy with `options` (security on when the CA
+    /// is); call before anything is published.
+    pub(crate) fn with_xds(self, options: crate::xds::Options) -> Self {
+        self.snapshots
+            .send_replace(Arc::new(Snapshot::initial_with(options)));
+        self
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves consistent data behind
         // (every update is a single assignment), so poisoning is ignored.

@@ -1,28 +1,34 @@
 //! Cluster: one per service port for the service as a whole, and one per
-//! port and subset; all EDS over ADS.
+//! port and subset; all EDS over ADS, with the service's TLS settings when
+//! security is on.
 
 use envoy_types::pb::envoy::config::cluster::v3::{
     Cluster, LoadBalancingPolicy,
     cluster::{ClusterDiscoveryType, DiscoveryType, EdsClusterConfig, LbPolicy},
     load_balancing_policy::Policy as LbPolicyEntry,
 };
-use envoy_types::pb::envoy::config::core::v3::TypedExtensionConfig;
+use envoy_types::pb::envoy::config::core::v3::{Metadata, TypedExtensionConfig};
 use envoy_types::pb::envoy::extensions::load_balancing_policies::least_request::v3::LeastRequest;
 use envoy_types::pb::envoy::extensions::load_balancing_policies::round_robin::v3::RoundRobin;
-use envoy_types::pb::google::protobuf::Any;
+use envoy_types::pb::google::protobuf::{Any, Struct};
 use envoy_types::util::pack_any;
-use mesh_core::policy::{Destination, LoadBalancer, Policy, Service};
+use mesh_core::policy::{Destination, LoadBalancer, Policy, Service, UpstreamTlsMode};
 
-use super::proto::ads_config_source;
-use super::{cluster_name, cluster_ports};
+use super::proto::{ads_config_source, string_value};
+use super::route::MESH_METADATA;
+use super::{Options, cluster_name, cluster_ports, tls};
 
 /// The extension name of least-request in `load_balancing_policy`.
 pub const LEAST_REQUEST_POLICY: &str = "envoy.load_balancing_policies.least_request";
 /// The extension name of round robin in `load_balancing_policy`.
 pub const ROUND_ROBIN_POLICY: &str = "envoy.load_balancing_policies.round_robin";
 
+/// The key in `metadata.filter_metadata["mesh.rs"]` that keeps a TLS mode
+/// xDS has no field for (`AUTO`, `DISABLE`).
+pub const TLS_MODE_KEY: &str = "tls_mode";
+
 /// Every cluster of `service`.
-pub fn build(policy: &Policy, service: &Service) -> Vec<Cluster> {
+pub fn build(policy: &Policy, service: &Service, options: Options) -> Vec<Cluster> {
     let mut out = Vec::new();
     for port in cluster_ports(service) {
         let whole = Destination::new(service.host.clone());
@@ -36,7 +42,34 @@ pub fn build(policy: &Policy, service: &Service) -> Vec<Cluster> {
             ));
         }
     }
+    for c in &mut out {
+        secure(c, service, options);
+    }
     out
+}
+
+/// The service's TLS settings (gRFC A29, as istiod sends them): with
+/// security on, every mode but `Disable` is mutual TLS with the service's
+/// identities as the accepted SANs. `Auto` and `Disable` are also written
+/// in the `mesh.rs` metadata (which gRPC ignores), so our data plane gets
+/// the mode back: an `Auto` client without an identity still falls back
+/// to plaintext, and a `Disable` client never tries TLS.
+fn secure(c: &mut Cluster, service: &Service, options: Options) {
+    let mode = match service.tls.mode {
+        UpstreamTlsMode::Auto if options.security => Some("AUTO"),
+        UpstreamTlsMode::Disable => Some("DISABLE"),
+        UpstreamTlsMode::Auto | UpstreamTlsMode::Mutual => None,
+    };
+    if options.security && service.tls.mode != UpstreamTlsMode::Disable {
+        c.transport_socket = Some(tls::upstream(&service.tls.identities));
+    }
+    if let Some(mode) = mode {
+        let fields = [(TLS_MODE_KEY.to_owned(), string_value(mode))].into();
+        c.metadata = Some(Metadata {
+            filter_metadata: [(MESH_METADATA.to_owned(), Struct { fields })].into(),
+            ..Default::default()
+        });
+    }
 }
 
 fn lb_of(policy: &Policy, dest: &Destination) -> LoadBalancer {

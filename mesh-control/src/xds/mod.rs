@@ -4,14 +4,18 @@
 //! This is the only place that knows protobuf on the control plane's side:
 //! one file per resource type. [`Resources::build`] maps a whole
 //! [`Policy`]; listeners are also built on demand by name
-//! ([`listener::for_name`]), since a client may ask for any spelling of a
-//! service (`attendees`, `attendees:50051`, the FQDN).
+//! ([`listener::for_name`], [`inbound::for_name`]), since a client may ask
+//! for any spelling of a service (`attendees`, `attendees:50051`, the FQDN)
+//! and a server for any address it listens on.
 
 pub mod cluster;
 pub mod endpoint;
+pub mod inbound;
 pub mod listener;
 mod proto;
+pub mod rbac;
 pub mod route;
+pub mod tls;
 
 use std::collections::BTreeMap;
 
@@ -77,11 +81,22 @@ pub fn host_of(name: &str) -> &str {
     }
 }
 
+/// What the translation may assume of the mesh.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Workloads get certificates from the control plane's CA: clusters
+    /// carry mutual TLS settings (gRFC A29) and inbound listeners terminate
+    /// TLS as PeerAuthentication says. Off (the default): all plaintext.
+    pub security: bool,
+}
+
 /// Every resource of a policy, by name.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Resources {
     /// One listener per service, named after the service's host; other
     /// spellings are copies with another name ([`listener::for_name`]).
+    /// One inbound listener per endpoint address, and the inbound template
+    /// under [`inbound::INBOUND_PREFIX`] ([`inbound::build_all`]).
     pub listeners: BTreeMap<String, Listener>,
     /// One route configuration per service.
     pub routes: BTreeMap<String, RouteConfiguration>,
@@ -92,8 +107,13 @@ pub struct Resources {
 }
 
 impl Resources {
-    /// Maps a whole policy.
+    /// Maps a whole policy, with security off.
     pub fn build(policy: &Policy) -> Self {
+        Self::build_with(policy, Options::default())
+    }
+
+    /// Maps a whole policy.
+    pub fn build_with(policy: &Policy, options: Options) -> Self {
         let mut out = Self::default();
         for service in policy.services() {
             let l = listener::build(policy, service, &service.host);
@@ -101,12 +121,15 @@ impl Resources {
             if let Some(rc) = route::build(policy, service) {
                 out.routes.insert(rc.name.clone(), rc);
             }
-            for c in cluster::build(policy, service) {
+            for c in cluster::build(policy, service, options) {
                 out.clusters.insert(c.name.clone(), c);
             }
             for cla in endpoint::build(policy, service) {
                 out.endpoints.insert(cla.cluster_name.clone(), cla);
             }
+        }
+        for l in inbound::build_all(policy, options) {
+            out.listeners.insert(l.name.clone(), l);
         }
         out
     }
@@ -136,4 +159,10 @@ mod tests {
 }
 
 #[cfg(test)]
+mod mapping_rbac_tests;
+#[cfg(test)]
+mod mapping_security_tests;
+#[cfg(test)]
 mod mapping_tests;
+#[cfg(test)]
+mod round_trip_tests;

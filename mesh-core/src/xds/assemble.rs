@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::Resources;
 use super::route::{ClusterRef, RouteSpec};
 use crate::policy::{
-    Destination, Endpoint, LoadBalancer, Policy, PolicyError, Route, RouteTable, Service,
-    ServicePort, Subset, WeightedDestination,
+    Destination, Endpoint, LoadBalancer, Policy, PolicyError, Route, RouteTable, Security, Service,
+    ServicePort, Subset, UpstreamTls, WeightedDestination,
 };
 
 /// The label every endpoint of subset cluster `S` gets (`mesh.rs/subset.S:
@@ -21,6 +21,9 @@ struct HostParts {
     ports: BTreeSet<u16>,
     /// The whole-service cluster's balancer.
     load_balancer: Option<LoadBalancer>,
+    /// The whole-service cluster's TLS settings, else a subset cluster's
+    /// (the model has them per service).
+    tls: Option<UpstreamTls>,
     endpoints: Vec<Endpoint>,
     /// Subset name -> its cluster's balancer, if the cluster is known.
     subsets: BTreeMap<String, Option<LoadBalancer>>,
@@ -60,9 +63,11 @@ pub(crate) fn policy(r: &Resources) -> Result<Policy, PolicyError> {
         match &c.name.subset {
             None => {
                 h.load_balancer.get_or_insert(c.load_balancer);
+                h.tls = Some(c.tls.clone());
             }
             Some(s) => {
                 h.subsets.insert(s.clone(), Some(c.load_balancer));
+                h.tls.get_or_insert_with(|| c.tls.clone());
             }
         }
         if let Some(eds) = r.endpoints.get(&c.eds_name) {
@@ -114,7 +119,35 @@ pub(crate) fn policy(r: &Resources) -> Result<Policy, PolicyError> {
     for limit in limits {
         builder = builder.rate_limit(limit);
     }
-    builder.build()
+    builder.security(security(r)).build()
+}
+
+/// The security of the servers' inbound listeners, merged: the policies
+/// of every listener, each once (a process serves one workload, so they
+/// agree).
+fn security(r: &Resources) -> Security {
+    let mut out: Option<Security> = None;
+    for i in r
+        .listeners
+        .values()
+        .filter_map(|l| l.value.inbound.as_ref())
+    {
+        let s = out.get_or_insert_with(|| Security {
+            root_namespace: i.root_namespace.clone(),
+            ..Security::default()
+        });
+        if let Some(pa) = &i.peer_authentication
+            && !s.peer_authentications.contains(pa)
+        {
+            s.peer_authentications.push(pa.clone());
+        }
+        for ap in &i.authorization_policies {
+            if !s.authorization_policies.contains(ap) {
+                s.authorization_policies.push(ap.clone());
+            }
+        }
+    }
+    out.unwrap_or_default()
 }
 
 fn service(host: &str, h: &HostParts) -> Service {
@@ -137,6 +170,7 @@ fn service(host: &str, h: &HostParts) -> Service {
             })
             .collect(),
         load_balancer: lb,
+        tls: h.tls.clone().unwrap_or_default(),
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`XdsClient`]: the handle to the xDS client task.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use super::XdsError;
 use super::bootstrap::Bootstrap;
 use super::bootstrap_json::node_proto;
+use super::names::inbound_listener_name;
 use super::state::{State, TargetStatus};
 use super::timers::{RESOURCE_TIMEOUT, Timers};
 use super::worker::{Command, Statuses, Worker};
@@ -67,6 +69,22 @@ impl XdsClient {
         let _ = self.commands.send(Command::Watch(target.to_owned()));
     }
 
+    /// Subscribes a server to its inbound listener
+    /// (`xds.istio.io/grpc/lds/inbound/<addr>`, gRFC A36): the mTLS mode
+    /// and authorization policies the control plane has for the workload
+    /// at `addr` become the policy's [`crate::policy::Security`]. Pass the
+    /// address clients reach the server at (the one it registers), not an
+    /// unspecified one such as `0.0.0.0`.
+    pub fn watch_inbound(&self, addr: SocketAddr) {
+        self.watch(&inbound_listener_name(addr));
+    }
+
+    /// [`XdsClient::watch_inbound`], then waits until the listener is in
+    /// the mesh (or known not to exist, or rejected).
+    pub async fn ready_inbound(&self, addr: SocketAddr) -> Result<(), XdsError> {
+        self.ready(&inbound_listener_name(addr)).await
+    }
+
     /// Watches `target` and waits until its configuration is in the mesh:
     /// its listener, route configuration, clusters and endpoints have
     /// arrived (a cluster or load assignment that does not exist counts as
@@ -101,6 +119,13 @@ impl XdsClientBuilder {
     /// Subscribes to a target from the start.
     pub fn watch(mut self, target: impl Into<String>) -> Self {
         self.targets.push(target.into());
+        self
+    }
+
+    /// Subscribes a server to its inbound listener from the start (see
+    /// [`XdsClient::watch_inbound`]).
+    pub fn watch_inbound(mut self, addr: SocketAddr) -> Self {
+        self.targets.push(inbound_listener_name(addr));
         self
     }
 

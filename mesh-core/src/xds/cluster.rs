@@ -1,5 +1,5 @@
-//! `Cluster` -> the service (and subset) it stands for, its balancer and
-//! the name of its endpoints.
+//! `Cluster` -> the service (and subset) it stands for, its balancer, its
+//! TLS settings and the name of its endpoints.
 
 use envoy_types::pb::envoy::config::cluster::v3::{
     Cluster, LoadBalancingPolicy,
@@ -8,8 +8,13 @@ use envoy_types::pb::envoy::config::cluster::v3::{
 
 use super::error::{FieldError, invalid, missing, not_yet};
 use super::names::ClusterName;
-use super::proto::check_ads;
-use crate::policy::LoadBalancer;
+use super::proto::{check_ads, filter_struct, string};
+use super::retry::MESH_METADATA;
+use super::tls;
+use crate::policy::{LoadBalancer, UpstreamTls, UpstreamTlsMode};
+
+/// The `mesh.rs` metadata key keeping a TLS mode xDS has no field for.
+const TLS_MODE_KEY: &str = "tls_mode";
 
 /// What a cluster says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -20,6 +25,8 @@ pub(crate) struct ClusterConfig {
     pub(crate) eds_name: String,
     /// The balancer.
     pub(crate) load_balancer: LoadBalancer,
+    /// How to protect connections to the endpoints.
+    pub(crate) tls: UpstreamTls,
 }
 
 /// Translates a cluster.
@@ -56,8 +63,8 @@ pub(crate) fn cluster(c: &Cluster) -> Result<ClusterConfig, FieldError> {
         Some(p) => from_policies(p).map_err(|e| e.within("load_balancing_policy"))?,
         None => from_enum(c.lb_policy)?,
     };
+    let tls = upstream_tls(c)?;
     let unsupported = [
-        ("transport_socket", c.transport_socket.is_some()),
         (
             "transport_socket_matches",
             !c.transport_socket_matches.is_empty(),
@@ -73,7 +80,43 @@ pub(crate) fn cluster(c: &Cluster) -> Result<ClusterConfig, FieldError> {
         name,
         eds_name,
         load_balancer,
+        tls,
     })
+}
+
+/// The TLS settings (docs/xds-mapping.md, "Cluster TLS"): a `tls`
+/// transport socket is mutual TLS with its SANs as the identities, unless
+/// the `mesh.rs` metadata says `AUTO`; no transport socket is `Auto` (what
+/// a control plane with security off sends) unless the metadata says
+/// `DISABLE`.
+fn upstream_tls(c: &Cluster) -> Result<UpstreamTls, FieldError> {
+    let field = format!("metadata.filter_metadata[\"{MESH_METADATA}\"]");
+    let mode = match filter_struct(c.metadata.as_ref(), MESH_METADATA) {
+        Some(s) => string(s, TLS_MODE_KEY, &field)?,
+        None => None,
+    };
+    let identities = match &c.transport_socket {
+        Some(ts) => Some(tls::upstream(ts).map_err(|e| e.within("transport_socket"))?),
+        None => None,
+    };
+    let mode_field = || format!("{field}.{TLS_MODE_KEY}");
+    match (mode, identities) {
+        (None, Some(ids)) => Ok(UpstreamTls::mutual(ids)),
+        (None | Some("AUTO"), None) => Ok(UpstreamTls::default()),
+        (Some("AUTO"), Some(identities)) => Ok(UpstreamTls {
+            mode: UpstreamTlsMode::Auto,
+            identities,
+        }),
+        (Some("DISABLE"), None) => Ok(UpstreamTls::disabled()),
+        (Some("DISABLE"), Some(_)) => Err(invalid(
+            mode_field(),
+            "DISABLE contradicts the cluster's transport_socket",
+        )),
+        (Some(other), _) => Err(invalid(
+            mode_field(),
+            format!("{other:?} is not a TLS mode (AUTO or DISABLE)"),
+        )),
+    }
 }
 
 /// The type URL of least-request in `load_balancing_policy`.

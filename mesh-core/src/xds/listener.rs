@@ -17,7 +17,8 @@ use envoy_types::pb::envoy::r#type::v3::fractional_percent::DenominatorType;
 use prost::Name;
 
 use super::error::{FieldError, invalid, missing, not_yet};
-use super::names::host_of;
+use super::inbound::{InboundConfig, inbound};
+use super::names::{INBOUND_LISTENER_PREFIX, host_of};
 use super::proto::{check_ads, positive_duration, unpack};
 use super::route::{RouteConfig, route_config};
 use crate::policy::{LocalRateLimit, Pattern, StringMatch, TokenBucket};
@@ -29,6 +30,8 @@ pub(crate) enum RouteSource {
     Rds(String),
     /// A route configuration inside the listener.
     Inline(RouteConfig),
+    /// None: a server's inbound listener, whose requests go to the server.
+    NonForwarding,
 }
 
 /// What a listener says, in plain types.
@@ -38,13 +41,23 @@ pub(crate) struct ListenerConfig {
     pub(crate) route: RouteSource,
     /// Local rate limits, from `local_ratelimit` filters.
     pub(crate) rate_limits: Vec<LocalRateLimit>,
+    /// What a server's inbound listener says of its security.
+    pub(crate) inbound: Option<InboundConfig>,
 }
 
 /// The name prefix of our rate limit filters.
 const RATE_LIMIT_FILTER: &str = "envoy.filters.http.local_ratelimit";
 
-/// Translates a listener.
+/// Translates a listener: a server's inbound listener by its name's
+/// prefix, else a client's api listener.
 pub(crate) fn listener(l: &Listener) -> Result<ListenerConfig, FieldError> {
+    if l.name.starts_with(INBOUND_LISTENER_PREFIX) {
+        return Ok(ListenerConfig {
+            route: RouteSource::NonForwarding,
+            rate_limits: Vec::new(),
+            inbound: Some(inbound(l)?),
+        });
+    }
     let api = l.api_listener.as_ref().ok_or_else(|| {
         not_yet(
             "api_listener",
@@ -93,7 +106,11 @@ pub(crate) fn listener(l: &Listener) -> Result<ListenerConfig, FieldError> {
             "the last filter must be envoy.filters.http.router",
         ));
     }
-    Ok(ListenerConfig { route, rate_limits })
+    Ok(ListenerConfig {
+        route,
+        rate_limits,
+        inbound: None,
+    })
 }
 
 /// What one HTTP filter contributes.

@@ -9,6 +9,10 @@
 //! in force while no server answers; a fallback server is used only for what
 //! is not cached; the last known good resources can be persisted.
 //!
+//! Servers subscribe to their inbound listener by address
+//! ([`XdsClient::watch_inbound`]): its filter chains and RBAC filters
+//! become the policy's [`crate::policy::Security`] (gRFC A29, A36, A41).
+//!
 //! Translation is one file per resource type ([`Resources`] is the public
 //! face): unsupported input is rejected, never silently ignored.
 
@@ -20,17 +24,20 @@ mod client;
 mod cluster;
 mod endpoint;
 mod error;
+mod inbound;
 mod kind;
 mod listener;
 mod names;
 mod persist;
 mod proto;
+mod rbac;
 mod resources;
 mod retry;
 mod route;
 mod route_match;
 mod state;
 mod timers;
+mod tls;
 mod worker;
 
 #[cfg(test)]
@@ -44,4 +51,5 @@ pub use bootstrap::{
 pub use client::{XdsClient, XdsClientBuilder};
 pub use error::{BootstrapError, FieldError, Problem, ResourceError, XdsError};
 pub use kind::Kind;
+pub use names::{INBOUND_LISTENER_PREFIX, inbound_listener_name};
 pub use resources::Resources;

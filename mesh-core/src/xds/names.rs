@@ -1,6 +1,29 @@
-//! istiod's cluster names, `outbound|<port>|<subset>|<host>`.
+//! istiod's names: clusters `outbound|<port>|<subset>|<host>`, server
+//! listeners `xds.istio.io/grpc/lds/inbound/<ip>:<port>`.
 
 use std::fmt;
+use std::net::SocketAddr;
+
+/// What the name of a server's inbound listener starts with (istiod's
+/// `server_listener_resource_name_template`, gRFC A36), followed by the
+/// address the server listens on.
+pub const INBOUND_LISTENER_PREFIX: &str = "xds.istio.io/grpc/lds/inbound/";
+
+/// The inbound listener name of a server address:
+/// `xds.istio.io/grpc/lds/inbound/10.0.0.1:50051` (`[::1]:50051` for IPv6).
+///
+/// ```
+/// let name = mesh_core::xds::inbound_listener_name("10.0.0.1:50051".parse().unwrap());
+/// assert_eq!(name, "xds.istio.io/grpc/lds/inbound/10.0.0.1:50051");
+/// ```
+pub fn inbound_listener_name(addr: SocketAddr) -> String {
+    format!("{INBOUND_LISTENER_PREFIX}{addr}")
+}
+
+/// The address in an inbound listener name, if it is one.
+pub(crate) fn inbound_address(name: &str) -> Option<SocketAddr> {
+    name.strip_prefix(INBOUND_LISTENER_PREFIX)?.parse().ok()
+}
 
 /// A cluster name taken apart.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -110,6 +133,18 @@ mod tests {
                 .unwrap_err()
                 .contains("host is empty")
         );
+    }
+
+    #[test]
+    fn inbound_names_carry_the_address() {
+        let v6: SocketAddr = "[::1]:80".parse().unwrap();
+        assert_eq!(
+            inbound_listener_name(v6),
+            "xds.istio.io/grpc/lds/inbound/[::1]:80"
+        );
+        assert_eq!(inbound_address(&inbound_listener_name(v6)), Some(v6));
+        assert_eq!(inbound_address("xds.istio.io/grpc/lds/inbound/x"), None);
+        assert_eq!(inbound_address("attendees:80"), None);
     }
 
     #[test]

@@ -58,6 +58,19 @@ pub(crate) fn number(s: &Struct, key: &str, field: &str) -> Result<Option<f64>, 
     }
 }
 
+/// A string field of a `Struct`: `Ok(None)` when absent.
+pub(crate) fn string<'a>(
+    s: &'a Struct,
+    key: &str,
+    field: &str,
+) -> Result<Option<&'a str>, FieldError> {
+    match s.fields.get(key).and_then(|v| v.kind.as_ref()) {
+        None => Ok(None),
+        Some(ValueKind::StringValue(text)) => Ok(Some(text)),
+        Some(_) => Err(invalid(format!("{field}.{key}"), "must be a string")),
+    }
+}
+
 /// A `Struct` of strings as pairs; anything but a string is an error.
 pub(crate) fn string_pairs(s: &Struct, field: &str) -> Result<Vec<(String, String)>, FieldError> {
     let mut out = Vec::with_capacity(s.fields.len());

@@ -177,7 +177,7 @@ impl Resources {
             .values()
             .filter_map(|l| match &l.value.route {
                 RouteSource::Inline(rc) => Some(rc),
-                RouteSource::Rds(_) => None,
+                RouteSource::Rds(_) | RouteSource::NonForwarding => None,
             });
         self.routes.values().map(|c| &c.value).chain(inline)
     }
@@ -191,7 +191,7 @@ impl Resources {
                 .iter()
                 .filter_map(|t| match &self.listeners.get(t)?.value.route {
                     RouteSource::Rds(name) => Some(name.clone()),
-                    RouteSource::Inline(_) => None,
+                    RouteSource::Inline(_) | RouteSource::NonForwarding => None,
                 })
                 .collect(),
             // The clusters routes send to, and with each subset cluster its

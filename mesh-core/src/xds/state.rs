@@ -336,6 +336,7 @@ impl State {
             return known(Kind::Listener, target).unwrap_or(TargetStatus::Pending);
         };
         let rc = match &listener.value.route {
+            RouteSource::NonForwarding => return TargetStatus::Ready,
             RouteSource::Inline(rc) => rc,
             RouteSource::Rds(name) => match self.resources.routes.get(name) {
                 Some(c) => &c.value,

@@ -5,6 +5,8 @@
 mod fixtures;
 
 mod bootstrap;
+mod cluster_tls;
+mod inbound;
 mod policy;
 mod settle;
 mod state;
