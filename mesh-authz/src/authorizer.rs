@@ -131,12 +131,25 @@ impl Authorizer {
         workload: &Workload,
         root_namespace: &str,
     ) -> Self {
+        Self::from_applicable(
+            policies
+                .iter()
+                .filter(|p| p.applies_to(workload, root_namespace)),
+        )
+    }
+
+    /// Takes every policy of `policies` as applicable, whatever its
+    /// namespace and selector say: for policies a control plane has
+    /// already selected for this workload (an xDS inbound listener's RBAC
+    /// filters).
+    pub fn selected(policies: &[AuthorizationPolicy]) -> Self {
+        Self::from_applicable(policies.iter())
+    }
+
+    fn from_applicable<'a>(policies: impl Iterator<Item = &'a AuthorizationPolicy>) -> Self {
         let mut deny = Vec::new();
         let mut allow = Vec::new();
-        for policy in policies
-            .iter()
-            .filter(|p| p.applies_to(workload, root_namespace))
-        {
+        for policy in policies {
             let applicable = Applicable {
                 id: policy.id(),
                 rules: policy.rules.clone(),

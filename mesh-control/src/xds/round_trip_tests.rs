@@ -3,8 +3,8 @@
 //! the normalizations docs/xds-mapping.md names).
 
 use envoy_types::util::pack_any;
-use mesh_authz::{AuthorizationPolicy, MtlsMode, PeerAuthentication, Workload, effective_mtls};
-use mesh_core::policy::{Policy, Security, UpstreamTls, UpstreamTlsMode};
+use mesh_authz::{AuthorizationPolicy, MtlsMode, effective_mtls};
+use mesh_core::policy::{InboundSecurity, Policy, UpstreamTls, UpstreamTlsMode};
 use mesh_core::xds::{Kind, Resources as Translated};
 
 use super::mapping_security_tests::{allow_web, deny_debug, policy};
@@ -44,22 +44,10 @@ fn through_xds(p: &Policy, options: Options) -> Policy {
 /// PeerAuthentication in force, and the applicable AuthorizationPolicies
 /// (DENY, then ALLOW, each by `ns/name`) without selectors, since the
 /// control plane already chose them for the workload.
-fn expected(p: &Policy) -> Security {
+fn expected(p: &Policy) -> InboundSecurity {
     let s = p.security();
     let workload = inbound::workload(p, SERVER.parse().unwrap());
-    let (mode, decided_by) = effective_mtls(&s.peer_authentications, &workload, &s.root_namespace);
-    let peer_authentications = decided_by
-        .map(|id| {
-            let (namespace, name) = id.split_once('/').unwrap();
-            PeerAuthentication {
-                name: name.into(),
-                namespace: namespace.into(),
-                selector: None,
-                mode: Some(mode),
-            }
-        })
-        .into_iter()
-        .collect();
+    let (mode, mode_policy) = effective_mtls(&s.peer_authentications, &workload, &s.root_namespace);
     let mut authorization_policies: Vec<AuthorizationPolicy> = s
         .authorization_policies
         .iter()
@@ -79,11 +67,17 @@ fn expected(p: &Policy) -> Security {
         };
         key(a).cmp(&key(b))
     });
-    Security {
-        root_namespace: s.root_namespace.clone(),
-        peer_authentications,
+    InboundSecurity {
+        mode,
+        mode_policy,
         authorization_policies,
     }
+}
+
+/// What the data plane holds for [`SERVER`].
+fn server(p: &Policy) -> &InboundSecurity {
+    p.inbound(SERVER.parse().unwrap())
+        .expect("the server's inbound security arrived")
 }
 
 #[test]
@@ -96,22 +90,14 @@ fn security_survives_the_round_trip_in_every_mode() {
     ] {
         let p = policy(mode);
         let back = through_xds(&p, Options { security: true });
-        assert_eq!(**back.security(), expected(&p), "mode {mode:?}");
         // The data plane decides as the control plane did.
-        let w = Workload {
-            namespace: inbound::DEFAULT_NAMESPACE.into(),
-            ..Default::default()
-        };
-        let s = back.security();
-        assert_eq!(
-            effective_mtls(&s.peer_authentications, &w, &s.root_namespace).0,
-            mode.unwrap_or(MtlsMode::Permissive)
-        );
+        assert_eq!(*server(&back), expected(&p), "mode {mode:?}");
+        assert_eq!(server(&back).mode, mode.unwrap_or(MtlsMode::Permissive));
     }
     // The fixtures hold every field and both kinds of action.
     let back = through_xds(&policy(None), Options { security: true });
     assert_eq!(
-        back.security().authorization_policies,
+        server(&back).authorization_policies,
         [
             AuthorizationPolicy {
                 selector: None,
@@ -141,7 +127,7 @@ fn allow_and_deny_without_rules_keep_their_meaning() {
             .build()
             .unwrap();
         let back = through_xds(&p, Options { security: true });
-        assert_eq!(back.security().authorization_policies, [nothing(action)]);
+        assert_eq!(server(&back).authorization_policies, [nothing(action)]);
     }
 }
 

@@ -13,7 +13,8 @@ mod route;
 mod security;
 mod service;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use error::PolicyError;
@@ -26,7 +27,9 @@ pub use mesh_authz::{
 pub use rate_limit::{LocalRateLimit, TokenBucket};
 pub use retry::{Backoff, GrpcRetryOn, HttpRetryOn, Ratio, RetryBudget, RetryOn, RetryPolicy};
 pub use route::{Destination, Route, RouteTable, WeightedDestination};
-pub use security::{DEFAULT_ROOT_NAMESPACE, Security, UpstreamTls, UpstreamTlsMode};
+pub use security::{
+    DEFAULT_ROOT_NAMESPACE, InboundSecurity, Security, UpstreamTls, UpstreamTlsMode,
+};
 pub use service::{Endpoint, Labels, LoadBalancer, Service, ServicePort, Subset, same_host};
 
 /// The endpoints a destination resolves to, and how to balance over them.
@@ -76,6 +79,7 @@ pub struct Policy {
     declared_tables: usize,
     rate_limits: Vec<LocalRateLimit>,
     security: Arc<Security>,
+    inbound: BTreeMap<SocketAddr, Arc<InboundSecurity>>,
 }
 
 impl Policy {
@@ -92,6 +96,7 @@ impl Policy {
             declared_tables: 0,
             rate_limits: Vec::new(),
             security: Arc::new(Security::default()),
+            inbound: BTreeMap::new(),
         }
     }
 
@@ -106,6 +111,11 @@ impl Policy {
                 .collect(),
             rate_limits: self.rate_limits.clone(),
             security: (*self.security).clone(),
+            inbound: self
+                .inbound
+                .iter()
+                .map(|(addr, s)| (*addr, (**s).clone()))
+                .collect(),
         }
     }
 
@@ -175,6 +185,13 @@ impl Policy {
     pub fn security(&self) -> &Arc<Security> {
         &self.security
     }
+
+    /// The security a control plane chose for the server listening at
+    /// `addr`, if it sent any (it then takes the place of
+    /// [`Policy::security`] for that server).
+    pub fn inbound(&self, addr: SocketAddr) -> Option<&Arc<InboundSecurity>> {
+        self.inbound.get(&addr)
+    }
 }
 
 /// Collects the parts of a policy; [`PolicyBuilder::build`] validates them.
@@ -184,6 +201,7 @@ pub struct PolicyBuilder {
     tables: Vec<RouteTable>,
     rate_limits: Vec<LocalRateLimit>,
     security: Security,
+    inbound: BTreeMap<SocketAddr, InboundSecurity>,
 }
 
 impl PolicyBuilder {
@@ -224,6 +242,13 @@ impl PolicyBuilder {
     /// authorization), replacing any set before.
     pub fn security(mut self, security: Security) -> Self {
         self.security = security;
+        self
+    }
+
+    /// Sets the security of the server listening at `addr`, as a control
+    /// plane chose it (see [`Policy::inbound`]).
+    pub fn inbound(mut self, addr: SocketAddr, security: InboundSecurity) -> Self {
+        self.inbound.insert(addr, security);
         self
     }
 
@@ -280,6 +305,11 @@ impl PolicyBuilder {
             declared_tables,
             rate_limits: self.rate_limits,
             security: Arc::new(self.security),
+            inbound: self
+                .inbound
+                .into_iter()
+                .map(|(addr, s)| (addr, Arc::new(s)))
+                .collect(),
         })
     }
 }

@@ -2,7 +2,7 @@
 //! service (`UpstreamTls`), and the peer authentication and authorization
 //! policies servers enforce (`Security`).
 
-use mesh_authz::{AuthorizationPolicy, PeerAuthentication};
+use mesh_authz::{AuthorizationPolicy, MtlsMode, PeerAuthentication};
 use mesh_identity::SpiffeId;
 
 /// Whether a client uses mutual TLS to a service's endpoints.
@@ -71,4 +71,18 @@ impl Default for Security {
             authorization_policies: Vec::new(),
         }
     }
+}
+
+/// The security of the server at one address, as a control plane chose it
+/// for the workload there (an xDS inbound listener, gRFC A36): the mode in
+/// force and the authorization policies that apply, already selected, so
+/// neither namespaces nor selectors are looked at again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboundSecurity {
+    /// The mutual TLS mode.
+    pub mode: MtlsMode,
+    /// The `PeerAuthentication` (`ns/name`) that set the mode, if any.
+    pub mode_policy: Option<String>,
+    /// The authorization policies for this server.
+    pub authorization_policies: Vec<AuthorizationPolicy>,
 }

@@ -136,7 +136,7 @@ impl MeshAcceptor {
             return Ok(plain(tcp));
         };
         let snapshot = mesh.snapshot();
-        let security = cache.get(mesh, &snapshot);
+        let security = cache.get(mesh, &snapshot, Some(local_addr));
         let identity = match (security.mode, mesh.identity()) {
             (MtlsMode::Disable, _) | (_, None) => return Ok(plain(tcp)),
             (_, Some(identity)) => identity,

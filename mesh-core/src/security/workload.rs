@@ -1,6 +1,7 @@
 //! The security policy of the workload a server serves, worked out once
 //! per policy snapshot and shared by every connection and request.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -23,6 +24,9 @@ pub struct WorkloadPolicy {
 pub struct WorkloadSecurity {
     /// The snapshot version this was worked out for.
     pub version: u64,
+    /// The server address it was worked out for, when a control plane
+    /// sent that address its own security (an inbound listener).
+    pub inbound: Option<SocketAddr>,
     /// The effective mutual TLS mode.
     pub mode: MtlsMode,
     /// The `PeerAuthentication` (`ns/name`) that decided the mode, if any.
@@ -46,13 +50,33 @@ impl SecurityCache {
         }
     }
 
-    /// The workload's security under `snapshot`, worked out on the first
-    /// request after each policy update.
-    pub(crate) fn get(&self, mesh: &Mesh, snapshot: &Snapshot) -> Arc<WorkloadSecurity> {
+    /// The workload's security under `snapshot` for a connection to
+    /// `local` (the server's own address), worked out on the first request
+    /// after each policy update. A control plane's security for that
+    /// address takes the place of the policy's own selection.
+    pub(crate) fn get(
+        &self,
+        mesh: &Mesh,
+        snapshot: &Snapshot,
+        local: Option<SocketAddr>,
+    ) -> Arc<WorkloadSecurity> {
+        let inbound = local.and_then(|addr| Some((addr, snapshot.policy().inbound(addr)?)));
         if let Some(cached) = self.current.load_full()
             && cached.version == snapshot.version()
+            && cached.inbound == inbound.map(|(addr, _)| addr)
         {
             return cached;
+        }
+        if let Some((addr, chosen)) = inbound {
+            let fresh = Arc::new(WorkloadSecurity {
+                version: snapshot.version(),
+                inbound: Some(addr),
+                mode: chosen.mode,
+                mode_policy: chosen.mode_policy.clone(),
+                authorizer: Authorizer::selected(&chosen.authorization_policies),
+            });
+            self.current.store(Some(fresh.clone()));
+            return fresh;
         }
         let workload = self.resolve(mesh);
         let security = snapshot.policy().security();
@@ -68,6 +92,7 @@ impl SecurityCache {
         );
         let fresh = Arc::new(WorkloadSecurity {
             version: snapshot.version(),
+            inbound: None,
             mode,
             mode_policy,
             authorizer,

@@ -2,12 +2,13 @@
 //! a snapshot back to a policy").
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 
 use super::Resources;
 use super::route::{ClusterRef, RouteSpec};
 use crate::policy::{
-    Destination, Endpoint, LoadBalancer, Policy, PolicyError, Route, RouteTable, Security, Service,
-    ServicePort, Subset, UpstreamTls, WeightedDestination,
+    Destination, Endpoint, InboundSecurity, LoadBalancer, MtlsMode, Policy, PolicyError, Route,
+    RouteTable, Service, ServicePort, Subset, UpstreamTls, WeightedDestination,
 };
 
 /// The label every endpoint of subset cluster `S` gets (`mesh.rs/subset.S:
@@ -119,35 +120,36 @@ pub(crate) fn policy(r: &Resources) -> Result<Policy, PolicyError> {
     for limit in limits {
         builder = builder.rate_limit(limit);
     }
-    builder.security(security(r)).build()
+    for (addr, security) in inbound(r) {
+        builder = builder.inbound(addr, security);
+    }
+    builder.build()
 }
 
-/// The security of the servers' inbound listeners, merged: the policies
-/// of every listener, each once (a process serves one workload, so they
-/// agree).
-fn security(r: &Resources) -> Security {
-    let mut out: Option<Security> = None;
-    for i in r
-        .listeners
+/// The security of each server whose inbound listener arrived, by its
+/// address: the control plane selected the policies for the workload
+/// there, so they are kept apart per server, not merged (one process may
+/// serve several workloads).
+fn inbound(r: &Resources) -> Vec<(SocketAddr, InboundSecurity)> {
+    r.listeners
         .values()
         .filter_map(|l| l.value.inbound.as_ref())
-    {
-        let s = out.get_or_insert_with(|| Security {
-            root_namespace: i.root_namespace.clone(),
-            ..Security::default()
-        });
-        if let Some(pa) = &i.peer_authentication
-            && !s.peer_authentications.contains(pa)
-        {
-            s.peer_authentications.push(pa.clone());
-        }
-        for ap in &i.authorization_policies {
-            if !s.authorization_policies.contains(ap) {
-                s.authorization_policies.push(ap.clone());
-            }
-        }
-    }
-    out.unwrap_or_default()
+        .map(|i| {
+            let security = InboundSecurity {
+                mode: i
+                    .peer_authentication
+                    .as_ref()
+                    .and_then(|pa| pa.mode)
+                    .unwrap_or(MtlsMode::Permissive),
+                mode_policy: i
+                    .peer_authentication
+                    .as_ref()
+                    .map(|pa| format!("{}/{}", pa.namespace, pa.name)),
+                authorization_policies: i.authorization_policies.clone(),
+            };
+            (i.address, security)
+        })
+        .collect()
 }
 
 fn service(host: &str, h: &HostParts) -> Service {

@@ -33,6 +33,8 @@ pub(crate) const UNNAMED_PEER_AUTHENTICATION: &str = "xds-inbound";
 /// What an inbound listener says of the workload's security.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct InboundConfig {
+    /// The server's address, from the listener's name.
+    pub(crate) address: SocketAddr,
     /// The namespace whose policies apply mesh-wide.
     pub(crate) root_namespace: String,
     /// The mode the chains say, as a policy (none for the default,
@@ -107,6 +109,7 @@ pub(crate) fn inbound(l: &Listener) -> Result<InboundConfig, FieldError> {
         )),
     };
     Ok(InboundConfig {
+        address: addr,
         root_namespace,
         peer_authentication,
         authorization_policies,

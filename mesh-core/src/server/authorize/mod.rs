@@ -72,8 +72,10 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let snapshot = self.mesh.snapshot();
-        let security = self.cache.get(&self.mesh, &snapshot);
         let conn = req.extensions().get::<ConnectionInfo>();
+        let security = self
+            .cache
+            .get(&self.mesh, &snapshot, conn.map(|c| c.local_addr));
         // A connection opened while this workload's certificate was valid
         // must not outlive it: fail closed once it expires.
         if conn.is_some_and(|c| c.tls)

@@ -23,9 +23,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
 };
 use envoy_types::pb::google::protobuf::{Any, BoolValue};
 use envoy_types::util::pack_any;
-use mesh_authz::{
-    Action, AuthorizationPolicy, MtlsMode, Operation, PeerAuthentication, Rule, Source, StringMatch,
-};
+use mesh_authz::{Action, AuthorizationPolicy, MtlsMode, Operation, Rule, Source, StringMatch};
 
 use super::cluster_tls::{common, socket};
 use super::fixtures::*;
@@ -35,6 +33,10 @@ use crate::xds::state::{State, TargetStatus};
 use crate::xds::{INBOUND_LISTENER_PREFIX, inbound_listener_name};
 
 const ADDR: &str = "10.0.0.1:50061";
+
+fn addr() -> std::net::SocketAddr {
+    ADDR.parse().unwrap()
+}
 
 fn name() -> String {
     inbound_listener_name(ADDR.parse().unwrap())
@@ -259,17 +261,10 @@ fn a_strict_listener_becomes_the_workloads_security() {
     );
     let l = strict(vec![deny_debug(), nothing]);
     let p = holding(&[any(l)]).to_policy().unwrap();
-    let s = p.security();
-    assert_eq!(s.root_namespace, "istio-system");
-    assert_eq!(
-        s.peer_authentications,
-        [PeerAuthentication {
-            name: "default".into(),
-            namespace: "istio-system".into(),
-            selector: None,
-            mode: Some(MtlsMode::Strict),
-        }]
-    );
+    assert_eq!(**p.security(), Default::default(), "kept apart per server");
+    let s = p.inbound(addr()).expect("the server's security");
+    assert_eq!(s.mode, MtlsMode::Strict);
+    assert_eq!(s.mode_policy.as_deref(), Some("istio-system/default"));
     let lockdown = AuthorizationPolicy {
         name: "lockdown".into(),
         namespace: "istio-system".into(),
@@ -291,24 +286,25 @@ fn the_chains_say_the_mode() {
         None,
     );
     let p = holding(&[any(permissive)]).to_policy().unwrap();
-    assert!(p.security().peer_authentications.is_empty(), "the default");
+    let s = p.inbound(addr()).expect("the server's security");
+    assert_eq!(
+        (s.mode, s.mode_policy.as_deref()),
+        (MtlsMode::Permissive, None),
+        "the default"
+    );
     // A plaintext chain naming no policy (another control plane's).
     let disable = inbound(vec![chain(None, None, h())], None);
     let p = holding(&[any(disable)]).to_policy().unwrap();
+    let s = p.inbound(addr()).expect("the server's security");
     assert_eq!(
-        p.security().peer_authentications,
-        [PeerAuthentication {
-            name: "xds-inbound".into(),
-            namespace: "istio-system".into(),
-            selector: None,
-            mode: Some(MtlsMode::Disable),
-        }]
+        (s.mode, s.mode_policy.as_deref()),
+        (MtlsMode::Disable, Some("istio-system/xds-inbound"))
     );
-    // No inbound listener: the default security.
+    // No inbound listener: nothing for any server.
     let p = holding(&attendees("10.0.0.1:1", "10.0.0.2:1"))
         .to_policy()
         .unwrap();
-    assert_eq!(**p.security(), Default::default());
+    assert_eq!(p.inbound(addr()), None);
 }
 
 /// The error after `listener "<name>": `.
@@ -445,5 +441,10 @@ fn a_server_watches_its_inbound_listener() {
     assert_eq!(h.requests.len(), 1, "an ACK, and nothing further to fetch");
     assert_eq!(s.statuses()[&name()], TargetStatus::Ready);
     let p = s.resources.to_policy().unwrap();
-    assert_eq!(p.security().authorization_policies, [expected_deny()]);
+    assert_eq!(
+        p.inbound(addr())
+            .expect("the server's security")
+            .authorization_policies,
+        [expected_deny()]
+    );
 }
