@@ -1,8 +1,13 @@
 //! The seed's conference system on the mesh, with no outside infrastructure:
 //! `attendees` v1 and v2 and `sessions` v1 as real tonic servers on
 //! 127.0.0.1, a caller, an embedded control plane (`mesh-control`) watching a
-//! config directory, and five policy steps written there in the Istio dialect.
+//! config directory, and six policy steps written there in the Istio dialect.
 //! The services hear each step over xDS and switch while they keep serving.
+//!
+//! Every workload gets its SPIFFE identity from the control plane's CA, and
+//! every call is mutual TLS (a mesh-wide STRICT `PeerAuthentication`); the
+//! last step adds an `AuthorizationPolicy` that denies `sessions` the
+//! administrative `Purge` of `attendees` while its normal calls go on.
 //!
 //! ```text
 //! cargo run --release --example conference
@@ -21,6 +26,7 @@ use mesh::conference::pb::attendees_client::AttendeesClient;
 use mesh::conference::pb::sessions_client::SessionsClient;
 use mesh::conference::{Faults, Running, serve_attendees, serve_sessions};
 use mesh::core::xds::{Bootstrap, XdsClient};
+use mesh::identity::{CaClient, Identity, SpiffeId};
 use mesh::policy::Policy;
 use mesh::tonic::MeshChannel;
 
@@ -42,12 +48,20 @@ spec:
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {{name: attendees-v1}}
-spec: {{address: 127.0.0.1, ports: {{grpc: {}}}, labels: {{app: attendees, version: v1}}}}
+spec:
+  address: 127.0.0.1
+  ports: {{grpc: {}}}
+  labels: {{app: attendees, version: v1}}
+  serviceAccount: attendees
 ---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {{name: attendees-v2}}
-spec: {{address: 127.0.0.1, ports: {{grpc: {}}}, labels: {{app: attendees, version: v2}}}}
+spec:
+  address: 127.0.0.1
+  ports: {{grpc: {}}}
+  labels: {{app: attendees, version: v2}}
+  serviceAccount: attendees
 ---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
@@ -55,7 +69,18 @@ metadata: {{name: sessions}}
 spec:
   hosts: [sessions]
   ports: [{{number: 50052, name: grpc, protocol: GRPC}}]
-  endpoints: [{{address: 127.0.0.1, ports: {{grpc: {}}}, labels: {{version: v1}}}}]
+  endpoints:
+  - address: 127.0.0.1
+    ports: {{grpc: {}}}
+    labels: {{app: sessions, version: v1}}
+    serviceAccount: sessions
+---
+# Mutual TLS for every workload of the mesh.
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {{name: default, namespace: istio-system}}
+spec:
+  mtls: {{mode: STRICT}}
 "#,
         v1.addr.port(),
         v2.addr.port(),
@@ -174,12 +199,25 @@ spec:
   tokenBucket: {maxTokens: 10, tokensPerFill: 10, fillInterval: 1s}
 "#;
 
+/// `sessions` may still list `attendees`, but not purge them.
+const STEP6_DENY_PURGE: &str = r#"
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: sessions-may-not-purge}
+spec:
+  selector: {matchLabels: {app: attendees}}
+  action: DENY
+  rules:
+  - from: [{source: {principals: [cluster.local/ns/default/sa/sessions]}}]
+    to: [{operation: {paths: [/conference.Attendees/Purge]}}]
+"#;
+
 /// The control plane's config directory, and a mesh subscribed to it.
 struct ControlPlane {
     dir: tempfile::TempDir,
     mesh: Mesh,
-    _plane: mesh_control::Running,
-    _xds: XdsClient,
+    plane: mesh_control::Running,
+    xds: XdsClient,
 }
 
 impl ControlPlane {
@@ -187,9 +225,12 @@ impl ControlPlane {
     /// data plane's xDS client.
     async fn start() -> anyhow::Result<Self> {
         let dir = tempfile::tempdir()?;
+        std::fs::create_dir(dir.path().join("config"))?;
         let plane = mesh_control::ControlPlane::builder()
-            .config_dir(dir.path())
+            .config_dir(dir.path().join("config"))
             .listen("127.0.0.1:0")
+            .ca_dir(dir.path().join("ca"))
+            .ca_listen("127.0.0.1:0")
             .start()
             .await?;
         let bootstrap = Bootstrap::builder()
@@ -201,21 +242,54 @@ impl ControlPlane {
             .watch("attendees:50051")
             .watch("sessions:50052")
             .start(mesh.clone());
-        println!("mesh-control serving xDS on {}", plane.xds_addr());
+        println!(
+            "mesh-control serving xDS on {} and its CA on {}",
+            plane.xds_addr(),
+            plane.ca_addr().context("the CA is on")?
+        );
         Ok(Self {
             dir,
             mesh,
-            _plane: plane,
-            _xds: xds,
+            plane,
+            xds,
         })
+    }
+
+    /// A view of the mesh for workload `service_account`, with its identity
+    /// from the CA: a key made here, a certificate for it signed by the CA
+    /// on presenting a bootstrap token.
+    async fn workload(&self, service_account: &str) -> anyhow::Result<Mesh> {
+        let ca = self.plane.ca().context("the CA is on")?;
+        let id = SpiffeId::new(ca.trust_domain(), "default", service_account)?;
+        let token = ca.bootstrap_token(&id, Duration::from_secs(600));
+        let client = CaClient::new(
+            self.plane.ca_addr().context("the CA listens")?,
+            ca.trust_bundle().roots.join("\n"),
+            id,
+        )
+        .with_token(token);
+        let identity = Identity::from_ca(client).await?;
+        let cert = identity.current()?;
+        let valid_for = cert
+            .not_after()
+            .duration_since(std::time::SystemTime::now())
+            .unwrap_or_default();
+        println!(
+            "  {:<16} is {} (certificate valid for {} min, renewed at half-life)",
+            service_account,
+            identity.id(),
+            valid_for.as_secs().div_ceil(60)
+        );
+        Ok(self.mesh.with_identity(identity))
     }
 
     /// Writes `yaml` as `name` in the config directory (to a temp file,
     /// then renamed, so the watcher never sees half a file).
     fn write(&self, name: &str, yaml: &str) -> anyhow::Result<()> {
-        let tmp = self.dir.path().join(format!(".{name}.tmp"));
+        let config = self.dir.path().join("config");
+        let tmp = config.join(format!(".{name}.tmp"));
         std::fs::write(&tmp, yaml)?;
-        std::fs::rename(&tmp, self.dir.path().join(name))?;
+        std::fs::rename(&tmp, config.join(name))?;
         Ok(())
     }
 
@@ -230,7 +304,7 @@ impl ControlPlane {
                 .context("the step did not reach the clients within 10 s")??;
         }
         println!(
-            "  written to {}/step.yaml; reached the clients over xDS in {:?}",
+            "  written to {}/config/step.yaml; reached the clients over xDS in {:?}",
             self.dir.path().display(),
             started.elapsed()
         );
@@ -316,19 +390,27 @@ async fn main() -> anyhow::Result<()> {
     ensure!(msg.contains("did you mean `subset`?") && msg.contains("networking.istio.io/v1alpha3"));
 
     let plane = ControlPlane::start().await?;
-    let mesh = plane.mesh.clone();
-    let v2_faults = Faults::none();
-    let v1 = serve_attendees(&mesh, "v1", Faults::none()).await?;
-    let v2 = serve_attendees(&mesh, "v2", v2_faults.clone()).await?;
-    let sessions = serve_sessions(&mesh, "v1", "attendees:50051").await?;
+    println!("\nIdentities from the mesh CA:");
+    let attendees_mesh = plane.workload("attendees").await?;
+    let sessions_mesh = plane.workload("sessions").await?;
+    let caller = plane.workload("conference-demo").await?;
+    let (v1_faults, v2_faults) = (Faults::none(), Faults::none());
+    let v1 = serve_attendees(&attendees_mesh, "v1", v1_faults.clone()).await?;
+    let v2 = serve_attendees(&attendees_mesh, "v2", v2_faults.clone()).await?;
+    let sessions = serve_sessions(&sessions_mesh, "v1", "attendees:50051").await?;
+    // Each server subscribes to its inbound listener: its mTLS mode and
+    // authorization policies.
+    for server in [&v1, &v2, &sessions] {
+        plane.xds.watch_inbound(server.addr);
+    }
     plane.write("workloads.yaml", &workloads(&v1, &v2, &sessions))?;
     plane.write("subsets.yaml", SUBSETS)?;
     println!(
         "\nattendees v1 on {}, attendees v2 on {}, sessions v1 on {}",
         v1.addr, v2.addr, sessions.addr
     );
-    let mut attendees = AttendeesClient::new(MeshChannel::new(&mesh, "attendees:50051")?);
-    let mut sessions_client = SessionsClient::new(MeshChannel::new(&mesh, "sessions:50052")?);
+    let mut attendees = AttendeesClient::new(MeshChannel::new(&caller, "attendees:50051")?);
+    let mut sessions_client = SessionsClient::new(MeshChannel::new(&caller, "sessions:50052")?);
 
     println!("\nStep 1: the seed's routing, corrected: everything to v1");
     plane.apply(STEP1_SEED, attendees_route_is("seed")).await?;
@@ -346,6 +428,29 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "  one trace across caller -> sessions -> attendees: {} = {}",
         reply.trace_id, reply.downstream_trace_id
+    );
+    println!(
+        "  mutual TLS on both hops: sessions saw {}, attendees saw {}",
+        reply.caller, reply.downstream_caller
+    );
+    ensure!(
+        reply.caller.ends_with("/sa/conference-demo")
+            && reply.downstream_caller.ends_with("/sa/sessions"),
+        "step 1: the servers did not see the callers' identities"
+    );
+    let outsider = AttendeesClient::new(MeshChannel::new(&plane.mesh, "attendees:50051")?)
+        .list(ListRequest::default())
+        .await
+        .err()
+        .context("step 1: a caller without an identity must be refused")?;
+    println!(
+        "  a caller with no identity: {:?}: {}",
+        outsider.code(),
+        outsider.message()
+    );
+    ensure!(
+        outsider.code() == tonic::Code::Unauthenticated,
+        "step 1: STRICT let a plaintext caller through"
     );
     ensure!(
         t.get("attendees", "v1") == 200,
@@ -475,6 +580,52 @@ async fn main() -> anyhow::Result<()> {
         limited > 0 && limited < 50,
         "step 5: {limited} of 50 refused"
     );
+
+    println!(
+        "\nStep 6: an AuthorizationPolicy: sessions may not purge attendees, and may still list them"
+    );
+    plane
+        .apply(&format!("{STEP1_SEED}---{STEP6_DENY_PURGE}"), |p| {
+            p.inbound(v1.addr)
+                .is_some_and(|s| !s.authorization_policies.is_empty())
+                && p.rate_limits().is_empty()
+        })
+        .await?;
+    let mut t = Tally::default();
+    for _ in 0..20 {
+        let listed = sessions_client.list(ListRequest::default()).await;
+        t.add("list", if listed.is_ok() { "OK" } else { "refused" });
+        match sessions_client
+            .purge_attendees(ListRequest::default())
+            .await
+        {
+            Ok(_) => t.add("purge", "OK"),
+            Err(s) => {
+                ensure!(
+                    s.code() == tonic::Code::PermissionDenied
+                        && s.message().contains("default/sessions-may-not-purge"),
+                    "step 6: unexpected error {s}"
+                );
+                t.add("purge", "PermissionDenied");
+            }
+        }
+    }
+    t.print(&["OK", "PermissionDenied"]);
+    let denied = sessions_client
+        .purge_attendees(ListRequest::default())
+        .await
+        .err()
+        .context("step 6: the purge must be denied")?;
+    println!("  attendees answered sessions: {}", denied.message());
+    let purged = v1_faults.purges_seen() + v2_faults.purges_seen();
+    ensure!(
+        t.get("list", "OK") == 20 && t.get("purge", "PermissionDenied") == 20 && purged == 0,
+        "step 6: lists {} of 20, denied purges {} of 20, purges that ran {purged}",
+        t.get("list", "OK"),
+        t.get("purge", "PermissionDenied")
+    );
+    attendees.purge(ListRequest::default()).await?;
+    println!("  the operator (conference-demo) may still purge: OK");
 
     println!(
         "\nEvery step behaved as its policy says ({:?} in all).",
