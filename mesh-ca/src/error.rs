@@ -124,6 +124,11 @@ pub enum CaError {
         "this ca signs with operator-provided certificates; to rotate, add the new root to root-cert.pem, install the new ca-cert.pem, ca-key.pem and cert-chain.pem, restart, and remove the old root once workloads have rotated"
     )]
     RotationUnsupported,
+    /// `rotate_root` was called with no root added to switch to.
+    #[error(
+        "no new root to sign with: add one with add_root first, and wait until every workload has renewed (and so trusts it) before rotating"
+    )]
+    NoNewRoot,
     /// The TLS listener could not be configured.
     #[error("could not configure the ca's tls listener: {0}")]
     Tls(String),

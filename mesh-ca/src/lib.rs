@@ -32,14 +32,16 @@
 //! Workloads trust every root in the trust bundle, and renew at half their
 //! certificate's lifetime, fetching the bundle each time. So:
 //!
-//! 1. **Add the new root**: [`CertificateAuthority::rotate_root`]. The new
-//!    root signs from now on; the old roots stay in the bundle, so
-//!    certificates they issued still verify.
-//! 2. **Wait** until every workload has picked up the new bundle and
-//!    renewed: at least the maximum certificate lifetime
-//!    ([`CaConfig::max_lifetime`], a day by default), plus the time for
-//!    workloads that were down to come back.
-//! 3. **Retire the old roots**: [`CertificateAuthority::retire_roots_except_current`].
+//! 1. **Add the new root to the bundle**: [`CertificateAuthority::add_root`].
+//!    Nothing chains to it yet; workloads learn to trust it as they renew.
+//! 2. **Wait** until every workload has renewed (at least the maximum
+//!    certificate lifetime, [`CaConfig::max_lifetime`], a day by default,
+//!    plus the time for workloads that were down to come back), then make
+//!    it the signer: [`CertificateAuthority::rotate_root`]. Signing with
+//!    it before every workload trusts it would make those workloads refuse
+//!    the certificates it signs.
+//! 3. **Wait** again, for every workload to renew under the new root, then
+//!    **retire the old roots**: [`CertificateAuthority::retire_roots_except_current`].
 //!
 //! Both steps are persisted in the CA's directory (`root-cert.pem` holds all
 //! trusted roots, `root-key.pem` the signing key). With operator-provided

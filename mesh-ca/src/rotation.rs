@@ -1,6 +1,7 @@
-//! Root rotation without dropping traffic: a new root becomes the signer
-//! while the old roots stay in the trust bundle, until the operator
-//! retires them. See the crate docs for the procedure.
+//! Root rotation without dropping traffic, in three steps: a new root joins
+//! the trust bundle; once workloads have it, it becomes the signer; once
+//! they have renewed under it, the old roots are retired. See the crate
+//! docs for the procedure.
 
 use std::sync::Arc;
 
@@ -19,11 +20,49 @@ impl CertificateAuthority {
         }
     }
 
-    /// Generates a new root and makes it the signer. The old roots stay in
-    /// the trust bundle, so certificates they issued keep verifying. Both
-    /// are persisted (`root-cert.pem` holds every root, new first;
-    /// `root-key.pem` the new key). Only for a CA created with
+    /// Step 1: generates a new root and adds it to the trust bundle,
+    /// without signing with it yet, so that workloads learn to trust it
+    /// (they fetch the bundle at every renewal) before any certificate
+    /// chains to it. Persisted: the root in `root-cert.pem` after the
+    /// signing one, its key in `next-root-key.pem`. Adding again while a
+    /// root waits does nothing. Only for a CA created with
     /// [`load_or_generate`](Self::load_or_generate).
+    pub fn add_root(&self) -> Result<(), CaError> {
+        let dir = self.own_dir()?;
+        let _rotating = self
+            .shared
+            .rotation
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if dir.next_key()?.is_some() {
+            return Ok(());
+        }
+        let old = self.state();
+        let (cert, key) = self_signed_root(self.trust_domain(), self.config.clock_skew())?;
+        let mut certs: Vec<_> = old.roots.certs().to_vec();
+        certs.push(cert);
+        let roots = Roots::new(certs.clone(), &dir.path(ROOT_CERT))?;
+        // The key first: a crash in between leaves a key with no root,
+        // which the next `add_root` replaces, never a root with no key.
+        dir.save_next_key(&key)?;
+        dir.save(&certs, None)?;
+        self.shared.state.store(Arc::new(State {
+            signer: old.signer.clone(),
+            roots,
+            generation: old.generation + 1,
+        }));
+        tracing::info!(
+            roots = certs.len(),
+            "added a new mesh root to the trust bundle; make it the signer with rotate_root once every workload has renewed"
+        );
+        Ok(())
+    }
+
+    /// Step 2: makes the root added by [`add_root`](Self::add_root) the
+    /// signer. The old roots stay in the bundle, so certificates they
+    /// issued keep verifying until they are renewed. Persisted:
+    /// `root-cert.pem` holds every root, the signer first; `root-key.pem`
+    /// its key.
     pub fn rotate_root(&self) -> Result<(), CaError> {
         let dir = self.own_dir()?;
         let _rotating = self
@@ -31,11 +70,21 @@ impl CertificateAuthority {
             .rotation
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = dir.next_key()?.ok_or(CaError::NoNewRoot)?;
         let old = self.state();
-        let (cert, key) = self_signed_root(self.trust_domain(), self.config.clock_skew())?;
-        let mut certs = vec![cert.clone()];
-        certs.extend(old.roots.certs().iter().cloned());
         let (cert_path, key_path) = (dir.path(ROOT_CERT), dir.path(ROOT_KEY));
+        let cert = old
+            .roots
+            .certs()
+            .iter()
+            .find(|root| crate::store::key_matches(root, &key))
+            .cloned()
+            .ok_or(CaError::KeyMismatch {
+                key: dir.path(crate::store::NEXT_ROOT_KEY),
+                cert: cert_path.clone(),
+            })?;
+        let mut certs = vec![cert.clone()];
+        certs.extend(old.roots.certs().iter().filter(|c| **c != cert).cloned());
         let files = SignerFiles {
             cert: &cert_path,
             key: &key_path,
@@ -45,6 +94,7 @@ impl CertificateAuthority {
         let roots = Roots::new(certs.clone(), &cert_path)?;
         let signer = Signer::new(cert, key, Vec::new(), &roots, self.trust_domain(), &files)?;
         dir.save(&certs, Some(signer.issuer().key()))?;
+        dir.remove_next_key()?;
         self.shared.state.store(Arc::new(State {
             signer: Arc::new(signer),
             roots,
@@ -52,14 +102,15 @@ impl CertificateAuthority {
         }));
         tracing::info!(
             roots = certs.len(),
-            "rotated the mesh root: new certificates chain to the new root; retire the old roots once every workload has renewed"
+            "the new mesh root signs: retire the old roots once every workload has renewed"
         );
         Ok(())
     }
 
-    /// Drops every root but the signing one from the trust bundle (and from
-    /// `root-cert.pem`). Certificates issued under a retired root stop
-    /// verifying: call this only once workloads have renewed.
+    /// Step 3: drops every root but the signing one from the trust bundle
+    /// (and from `root-cert.pem`), including one added and not yet
+    /// signing. Certificates issued under a retired root stop verifying:
+    /// call this only once workloads have renewed.
     pub fn retire_roots_except_current(&self) -> Result<(), CaError> {
         let dir = self.own_dir()?;
         let _rotating = self
@@ -75,6 +126,7 @@ impl CertificateAuthority {
         let roots = Roots::new(certs.clone(), &dir.path(ROOT_CERT))?;
         dir.save(&certs, None)?;
         let retired = old.roots.certs().len() - 1;
+        dir.remove_next_key()?;
         self.shared.state.store(Arc::new(State {
             signer: old.signer.clone(),
             roots,

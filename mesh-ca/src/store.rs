@@ -21,6 +21,8 @@ pub(crate) const ROOT_CERT: &str = "root-cert.pem";
 pub(crate) const ROOT_KEY: &str = "root-key.pem";
 /// The bootstrap token key.
 pub(crate) const TOKEN_KEY: &str = "token-key";
+/// The key of a root added to the bundle that does not sign yet.
+pub(crate) const NEXT_ROOT_KEY: &str = "next-root-key.pem";
 
 /// The CA's directory.
 #[derive(Debug)]
@@ -83,11 +85,7 @@ impl CaDir {
                 let key = read_key(&key_path)?;
                 let signer = roots
                     .iter()
-                    .find(|root| {
-                        X509Certificate::from_der(root.as_ref()).is_ok_and(|(_, c)| {
-                            c.public_key().subject_public_key.data.as_ref() == key.public_key_raw()
-                        })
-                    })
+                    .find(|root| key_matches(root, &key))
                     .cloned()
                     .ok_or(CaError::KeyMismatch {
                         key: key_path,
@@ -110,6 +108,36 @@ impl CaDir {
         Ok(secret)
     }
 
+    /// Keeps the key of a root that is trusted but does not sign yet.
+    pub(crate) fn save_next_key(&self, key: &KeyPair) -> Result<(), CaError> {
+        write_atomic(
+            &self.path(NEXT_ROOT_KEY),
+            key.serialize_pem().as_bytes(),
+            true,
+        )
+    }
+
+    /// The key of the root waiting to sign, if one was added.
+    pub(crate) fn next_key(&self) -> Result<Option<KeyPair>, CaError> {
+        let path = self.path(NEXT_ROOT_KEY);
+        if !path.exists() {
+            return Ok(None);
+        }
+        warn_if_readable_by_others(&path);
+        crate::pem::read_key(&path).map(Some)
+    }
+
+    /// Forgets the waiting root's key once it signs.
+    pub(crate) fn remove_next_key(&self) -> Result<(), CaError> {
+        let path = self.path(NEXT_ROOT_KEY);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(CaError::io("removing", &path, e))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Saves the root bundle and, if given, the signing key. The bundle is
     /// written first: a crash in between leaves the old key with its root
     /// still in the bundle, which loads fine.
@@ -125,6 +153,12 @@ impl CaDir {
         }
         Ok(())
     }
+}
+
+/// Whether `key` is the key of certificate `cert`.
+pub(crate) fn key_matches(cert: &CertificateDer<'_>, key: &KeyPair) -> bool {
+    X509Certificate::from_der(cert.as_ref())
+        .is_ok_and(|(_, c)| c.public_key().subject_public_key.data.as_ref() == key.public_key_raw())
 }
 
 /// Reads a 32-byte token key file.
