@@ -41,14 +41,17 @@ pub struct CaFiles {
 }
 
 impl CaFiles {
-    /// The four istiod file names in `dir`, and no token key file.
+    /// The four istiod file names in `dir`, and `token-key` if that file
+    /// exists (so that every replica, and `mesh-control token`, sign
+    /// bootstrap tokens with the same key).
     pub fn in_dir(dir: &Path) -> Self {
+        let token_key = dir.join("token-key");
         Self {
             ca_cert: dir.join("ca-cert.pem"),
             ca_key: dir.join("ca-key.pem"),
             cert_chain: dir.join("cert-chain.pem"),
             root_cert: dir.join("root-cert.pem"),
-            token_key: None,
+            token_key: token_key.exists().then_some(token_key),
         }
     }
 }

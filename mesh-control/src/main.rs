@@ -41,8 +41,12 @@ enum Command {
 #[derive(Debug, clap::Args)]
 struct Token {
     /// The CA's directory (as given to `serve --ca-dir`).
-    #[arg(long, value_name = "DIR")]
-    ca_dir: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "ca_plugged_certs")]
+    ca_dir: Option<PathBuf>,
+    /// The operator's CA files (as given to `serve --ca-plugged-certs`);
+    /// their `token-key` signs the token.
+    #[arg(long, value_name = "DIR", conflicts_with = "ca_dir")]
+    ca_plugged_certs: Option<PathBuf>,
     /// The workload's namespace.
     #[arg(long, value_name = "NS", default_value = "default")]
     namespace: String,
@@ -73,8 +77,13 @@ struct Serve {
     lease_ttl: u64,
     /// Turn the certificate authority on, keeping its root in DIR
     /// (generated on first start).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "ca_plugged_certs")]
     ca_dir: Option<PathBuf>,
+    /// Turn the certificate authority on with an operator's signing
+    /// certificate from DIR (istiod's names: ca-cert.pem, ca-key.pem,
+    /// cert-chain.pem, root-cert.pem, and optionally token-key).
+    #[arg(long, value_name = "DIR")]
+    ca_plugged_certs: Option<PathBuf>,
     /// Where the CA listens.
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_CA_LISTEN)]
     ca_listen: String,
@@ -146,6 +155,9 @@ async fn serve(args: Serve) -> anyhow::Result<()> {
     if let Some(dir) = &args.ca_dir {
         builder = builder.ca_dir(dir);
     }
+    if let Some(dir) = &args.ca_plugged_certs {
+        builder = builder.ca_plugged_certs(dir);
+    }
     let running = builder.start().await?;
     if let Some(addr) = running.ca_addr() {
         println!("mesh-control: CA for {} on {addr}", args.trust_domain);
@@ -177,8 +189,21 @@ async fn probe(args: Probe) -> anyhow::Result<()> {
 }
 
 fn token(args: Token) -> anyhow::Result<()> {
-    let ca = CertificateAuthority::load_or_generate(&args.ca_dir, &args.trust_domain)
-        .with_context(|| format!("opening the CA in {}", args.ca_dir.display()))?;
+    let ca = match (&args.ca_dir, &args.ca_plugged_certs) {
+        (Some(dir), _) => CertificateAuthority::load_or_generate(dir, &args.trust_domain)
+            .with_context(|| format!("opening the CA in {}", dir.display()))?,
+        (None, Some(dir)) => {
+            let files = mesh_ca::CaFiles::in_dir(dir);
+            anyhow::ensure!(
+                files.token_key.as_ref().is_some_and(|k| k.exists()),
+                "{} has no token-key: without one the running CA signs tokens with a key of its own, which this command cannot know",
+                dir.display()
+            );
+            CertificateAuthority::from_files(files, &args.trust_domain)
+                .with_context(|| format!("opening the CA files in {}", dir.display()))?
+        }
+        (None, None) => anyhow::bail!("give --ca-dir or --ca-plugged-certs"),
+    };
     let id =
         mesh_identity::SpiffeId::new(&args.trust_domain, &args.namespace, &args.service_account)?;
     println!(

@@ -45,7 +45,7 @@ impl ControlPlane {
             lease_ttl: Duration::from_secs(10),
             max_lease_ttl: Duration::from_secs(300),
             debounce: Duration::from_millis(100),
-            ca_dir: None,
+            ca: None,
             ca_listen: DEFAULT_CA_LISTEN.to_owned(),
             trust_domain: DEFAULT_TRUST_DOMAIN.to_owned(),
         }
@@ -61,7 +61,7 @@ pub struct ControlPlaneBuilder {
     lease_ttl: Duration,
     max_lease_ttl: Duration,
     debounce: Duration,
-    ca_dir: Option<PathBuf>,
+    ca: Option<CaSource>,
     ca_listen: String,
     trust_domain: String,
 }
@@ -108,7 +108,17 @@ impl ControlPlaneBuilder {
     /// from it over gRPC (`mesh.ca.v1.CertificateService`), and clusters
     /// are sent with mutual TLS settings.
     pub fn ca_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.ca_dir = Some(dir.into());
+        self.ca = Some(CaSource::Dir(dir.into()));
+        self
+    }
+
+    /// Turns the certificate authority on with an operator's signing
+    /// certificate (a root, or an intermediate under the operator's own
+    /// root) from `dir`, in istiod's plugged-in file names: `ca-cert.pem`,
+    /// `ca-key.pem`, `cert-chain.pem`, `root-cert.pem`, and optionally
+    /// `token-key` (see [`mesh_ca::CaFiles`]).
+    pub fn ca_plugged_certs(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.ca = Some(CaSource::Plugged(dir.into()));
         self
     }
 
@@ -143,10 +153,9 @@ impl ControlPlaneBuilder {
             _ => None,
         };
 
-        let ca = match &self.ca_dir {
-            Some(ca_dir) => {
-                let ca = CertificateAuthority::load_or_generate(ca_dir, &self.trust_domain)
-                    .map_err(ControlError::Ca)?;
+        let ca = match &self.ca {
+            Some(source) => {
+                let ca = source.open(&self.trust_domain)?;
                 let listener = bind(&self.ca_listen).await?;
                 let addr = local_addr(&listener, &self.ca_listen)?;
                 Some((ca, listener, addr))
@@ -224,6 +233,27 @@ impl ControlPlaneBuilder {
             server,
             tasks,
         })
+    }
+}
+
+/// Where the CA's key material comes from.
+#[derive(Debug, Clone)]
+enum CaSource {
+    /// The CA's own directory: a root generated on first start.
+    Dir(PathBuf),
+    /// An operator's files, in istiod's plugged-in names.
+    Plugged(PathBuf),
+}
+
+impl CaSource {
+    fn open(&self, trust_domain: &str) -> Result<CertificateAuthority, ControlError> {
+        match self {
+            CaSource::Dir(dir) => CertificateAuthority::load_or_generate(dir, trust_domain),
+            CaSource::Plugged(dir) => {
+                CertificateAuthority::from_files(mesh_ca::CaFiles::in_dir(dir), trust_domain)
+            }
+        }
+        .map_err(ControlError::Ca)
     }
 }
 
