@@ -10,7 +10,11 @@
 //! }
 //! ```
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mesh_identity::{FileWatcher, Identity, IdentityError, WorkloadCert};
 
 use serde_json::{Map, Value};
 
@@ -97,6 +101,50 @@ pub struct Node {
 pub struct Bootstrap {
     servers: Vec<XdsServer>,
     node: Node,
+    certificate_providers: BTreeMap<String, FileWatcherProvider>,
+}
+
+/// A `file_watcher` certificate provider instance (gRFC A29): the
+/// workload's certificate, key and trust bundle in files that another
+/// agent (istio-agent, SPIRE, cert-manager) keeps fresh.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileWatcherProvider {
+    /// The certificate chain, PEM, leaf first.
+    pub certificate_file: PathBuf,
+    /// The private key, PEM.
+    pub private_key_file: PathBuf,
+    /// The roots to trust, PEM.
+    pub ca_certificate_file: PathBuf,
+    /// How often the files are read again.
+    pub refresh_interval: Duration,
+}
+
+impl FileWatcherProvider {
+    /// gRPC's default refresh interval.
+    pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(600);
+
+    /// The workload identity these files hold, watched for changes. The
+    /// trust domain is that of the certificate's SPIFFE ID.
+    pub fn identity(&self) -> Result<Identity, IdentityError> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path).map_err(|source| IdentityError::Read {
+                path: path.to_owned(),
+                source,
+            })
+        };
+        let cert = WorkloadCert::from_pem(
+            &read(&self.certificate_file)?,
+            &read(&self.private_key_file)?,
+        )?;
+        let watcher = FileWatcher::new(
+            &self.certificate_file,
+            &self.private_key_file,
+            &self.ca_certificate_file,
+            cert.id().trust_domain(),
+        )
+        .with_refresh_interval(self.refresh_interval);
+        Identity::from_files(watcher)
+    }
 }
 
 impl Bootstrap {
@@ -161,6 +209,26 @@ impl Bootstrap {
     pub fn node(&self) -> &Node {
         &self.node
     }
+
+    /// The certificate provider instance `name` (clusters and listeners
+    /// sent with mutual TLS name the instance `default`).
+    pub fn certificate_provider(&self, name: &str) -> Option<&FileWatcherProvider> {
+        self.certificate_providers.get(name)
+    }
+
+    /// The workload identity from the `default` certificate provider, for
+    /// [`crate::Mesh::set_identity`]: how a workload whose certificates an
+    /// agent writes to files (as istio-agent does for proxyless gRPC) gets
+    /// its identity from the same bootstrap as its xDS servers.
+    pub fn identity(&self) -> Result<Identity, BootstrapError> {
+        let provider = self.certificate_provider("default").ok_or_else(|| {
+            BootstrapError::field(
+                "certificate_providers.default",
+                "missing; add a file_watcher instance named \"default\"",
+            )
+        })?;
+        provider.identity().map_err(BootstrapError::Identity)
+    }
 }
 
 /// Builds a [`Bootstrap`] in code.
@@ -168,6 +236,7 @@ impl Bootstrap {
 pub struct BootstrapBuilder {
     servers: Vec<XdsServer>,
     node: Node,
+    certificate_providers: BTreeMap<String, FileWatcherProvider>,
 }
 
 impl BootstrapBuilder {
@@ -207,6 +276,16 @@ impl BootstrapBuilder {
         self
     }
 
+    /// Adds a certificate provider instance.
+    pub fn certificate_provider(
+        mut self,
+        name: impl Into<String>,
+        provider: FileWatcherProvider,
+    ) -> Self {
+        self.certificate_providers.insert(name.into(), provider);
+        self
+    }
+
     /// Checks there is at least one server with a URI.
     pub fn build(self) -> Result<Bootstrap, BootstrapError> {
         if self.servers.is_empty() {
@@ -224,6 +303,7 @@ impl BootstrapBuilder {
         Ok(Bootstrap {
             servers: self.servers,
             node: self.node,
+            certificate_providers: self.certificate_providers,
         })
     }
 }

@@ -1,8 +1,13 @@
 //! Reading gRPC's bootstrap JSON, with errors that name the field.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
 use serde_json::{Map, Value};
 
-use super::bootstrap::{Bootstrap, BootstrapBuilder, ChannelCreds, Locality, XdsServer};
+use super::bootstrap::{
+    Bootstrap, BootstrapBuilder, ChannelCreds, FileWatcherProvider, Locality, XdsServer,
+};
 use super::error::BootstrapError;
 
 type Obj = Map<String, Value>;
@@ -75,10 +80,62 @@ pub(crate) fn parse(v: &Value) -> Result<Bootstrap, BootstrapError> {
             "templates other than \"%s\" are not supported yet",
         ));
     }
-    // `certificate_providers` and `server_listener_resource_name_template`
-    // serve features we do not have yet (xDS security, server listeners);
-    // istio-agent always writes them, so they are accepted and unused.
+    if let Some(providers) = top.get("certificate_providers").filter(|p| !p.is_null()) {
+        for (name, p) in object(providers, "certificate_providers")? {
+            let field = format!("certificate_providers.{name}");
+            builder = builder.certificate_provider(name, certificate_provider(p, &field)?);
+        }
+    }
+    // `server_listener_resource_name_template`: servers subscribe by
+    // address with istiod's template (`XdsClient::watch_inbound`); istio-agent
+    // always writes it, so it is accepted and unused.
     builder.build()
+}
+
+/// One `certificate_providers` instance: gRFC A29's `file_watcher`.
+fn certificate_provider(v: &Value, field: &str) -> Result<FileWatcherProvider, BootstrapError> {
+    let obj = object(v, field)?;
+    let plugin = string(obj, "plugin_name", &format!("{field}."))?
+        .ok_or_else(|| BootstrapError::field(format!("{field}.plugin_name"), "missing"))?;
+    if plugin != "file_watcher" {
+        return Err(BootstrapError::field(
+            format!("{field}.plugin_name"),
+            format!("{plugin:?} is not supported; the supported plugin is \"file_watcher\""),
+        ));
+    }
+    let config_field = format!("{field}.config");
+    let config = object(
+        obj.get("config")
+            .ok_or_else(|| BootstrapError::field(&config_field, "missing"))?,
+        &config_field,
+    )?;
+    let prefix = format!("{config_field}.");
+    let path = |key: &str| -> Result<PathBuf, BootstrapError> {
+        string(config, key, &prefix)?
+            .map(PathBuf::from)
+            .ok_or_else(|| BootstrapError::field(format!("{prefix}{key}"), "missing"))
+    };
+    let refresh_interval = match string(config, "refresh_interval", &prefix)? {
+        None => FileWatcherProvider::DEFAULT_REFRESH_INTERVAL,
+        Some(text) => json_duration(&text).ok_or_else(|| {
+            BootstrapError::field(
+                format!("{prefix}refresh_interval"),
+                format!("{text:?} is not a duration such as \"600s\""),
+            )
+        })?,
+    };
+    Ok(FileWatcherProvider {
+        certificate_file: path("certificate_file")?,
+        private_key_file: path("private_key_file")?,
+        ca_certificate_file: path("ca_certificate_file")?,
+        refresh_interval,
+    })
+}
+
+/// A protobuf JSON duration: seconds with an optional fraction, then `s`.
+fn json_duration(text: &str) -> Option<Duration> {
+    let secs: f64 = text.strip_suffix('s')?.parse().ok()?;
+    (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs))
 }
 
 fn server(v: &Value, field: &str) -> Result<XdsServer, BootstrapError> {

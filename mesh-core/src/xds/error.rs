@@ -109,6 +109,9 @@ pub enum BootstrapError {
     /// The bootstrap is not JSON.
     #[error("xds bootstrap: not valid json: {0}")]
     Json(#[from] serde_json::Error),
+    /// The certificate provider's files do not hold a usable identity.
+    #[error("xds bootstrap: certificate_providers.default: {0}")]
+    Identity(#[source] mesh_identity::IdentityError),
     /// Neither environment variable is set.
     #[error(
         "xds bootstrap: neither GRPC_XDS_BOOTSTRAP (a file) nor GRPC_XDS_BOOTSTRAP_CONFIG (inline json) is set"

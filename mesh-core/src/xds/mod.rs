@@ -45,8 +45,8 @@ mod tests;
 
 pub use assemble::SUBSET_LABEL_PREFIX;
 pub use bootstrap::{
-    BOOTSTRAP_CONFIG_ENV, BOOTSTRAP_ENV, Bootstrap, BootstrapBuilder, ChannelCreds, Locality, Node,
-    XdsServer,
+    BOOTSTRAP_CONFIG_ENV, BOOTSTRAP_ENV, Bootstrap, BootstrapBuilder, ChannelCreds,
+    FileWatcherProvider, Locality, Node, XdsServer,
 };
 pub use client::{XdsClient, XdsClientBuilder};
 pub use error::{BootstrapError, FieldError, Problem, ResourceError, XdsError};

@@ -16,7 +16,11 @@ fn reads_grpc_bootstrap() {
           "node": {"id": "sidecar~10.0.0.1~a.default~default.svc.cluster.local", "cluster": "attendees",
                    "metadata": {"GENERATOR": "grpc", "NAMESPACE": "default"},
                    "locality": {"zone": "z1"}},
-          "certificate_providers": {"default": {"plugin_name": "file_watcher", "config": {}}},
+          "certificate_providers": {"default": {"plugin_name": "file_watcher", "config": {
+            "certificate_file": "/var/lib/istio/data/cert-chain.pem",
+            "private_key_file": "/var/lib/istio/data/key.pem",
+            "ca_certificate_file": "/var/lib/istio/data/root-cert.pem",
+            "refresh_interval": "900s"}}},
           "server_listener_resource_name_template": "xds.istio.io/grpc/lds/inbound/%s"
         }"#,
     )
@@ -34,6 +38,82 @@ fn reads_grpc_bootstrap() {
     assert_eq!(b.node().locality.as_ref().unwrap().zone, "z1");
     let node = crate::xds::bootstrap_json::node_proto(b.node());
     assert!(node.metadata.unwrap().fields.contains_key("NAMESPACE"));
+    let provider = b.certificate_provider("default").unwrap();
+    assert_eq!(
+        provider.certificate_file,
+        std::path::Path::new("/var/lib/istio/data/cert-chain.pem")
+    );
+    assert_eq!(
+        provider.refresh_interval,
+        std::time::Duration::from_secs(900)
+    );
+}
+
+/// A bootstrap whose `default` provider watches `dir`.
+fn with_provider(dir: &std::path::Path, extra: &str) -> String {
+    format!(
+        r#"{{"xds_servers": [{{"server_uri": "127.0.0.1:15010", "channel_creds": [{{"type": "insecure"}}]}}],
+            "certificate_providers": {{"default": {{"plugin_name": "file_watcher", "config": {{
+              "certificate_file": "{0}/cert.pem", "private_key_file": "{0}/key.pem",
+              "ca_certificate_file": "{0}/ca.pem"{extra}}}}}}}}}"#,
+        dir.display()
+    )
+}
+
+#[tokio::test]
+async fn the_default_certificate_provider_gives_the_workload_its_identity() {
+    use mesh_identity::testing::{LeafOptions, TestCa};
+    let dir = tempfile::tempdir().unwrap();
+    let ca = TestCa::new("example.org");
+    let id = ca.id("shop", "cart");
+    let leaf = ca.leaf(LeafOptions::new(&id));
+    std::fs::write(dir.path().join("cert.pem"), &leaf.chain_pem).unwrap();
+    std::fs::write(dir.path().join("key.pem"), &leaf.key_pem).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.root_pem()).unwrap();
+    let b = Bootstrap::from_json(&with_provider(dir.path(), "")).unwrap();
+    let identity = b.identity().unwrap();
+    assert_eq!(identity.id(), id);
+    assert_eq!(identity.trust_domain(), "example.org");
+
+    std::fs::remove_file(dir.path().join("key.pem")).unwrap();
+    let err = b.identity().unwrap_err().to_string();
+    assert!(
+        err.contains("certificate_providers.default") && err.contains("key.pem"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_certificate_providers_name_the_field() {
+    let dir = std::path::Path::new("/nonexistent");
+    assert!(
+        err(&with_provider(dir, r#", "refresh_interval": "soon""#)).contains(
+            "certificate_providers.default.config.refresh_interval: \"soon\" is not a duration"
+        ),
+    );
+    let spiffe = r#"{"xds_servers": [{"server_uri": "x:1", "channel_creds": [{"type": "insecure"}]}],
+        "certificate_providers": {"default": {"plugin_name": "spiffe", "config": {}}}}"#;
+    assert_eq!(
+        err(spiffe),
+        "xds bootstrap: certificate_providers.default.plugin_name: \"spiffe\" is not supported; the supported plugin is \"file_watcher\""
+    );
+    let no_key = r#"{"xds_servers": [{"server_uri": "x:1", "channel_creds": [{"type": "insecure"}]}],
+        "certificate_providers": {"default": {"plugin_name": "file_watcher", "config": {
+          "certificate_file": "c", "ca_certificate_file": "r"}}}}"#;
+    assert_eq!(
+        err(no_key),
+        "xds bootstrap: certificate_providers.default.config.private_key_file: missing"
+    );
+    let none = Bootstrap::from_json(
+        r#"{"xds_servers": [{"server_uri": "x:1", "channel_creds": [{"type": "insecure"}]}]}"#,
+    )
+    .unwrap();
+    assert!(
+        none.identity()
+            .unwrap_err()
+            .to_string()
+            .contains("add a file_watcher instance")
+    );
 }
 
 #[test]
