@@ -274,7 +274,7 @@ fn variants(
         (
             "client/route+balance",
             "client/route",
-            runner(rt, route().layer(Balance::new(MemConnector(App), &mesh))),
+            runner(rt, route().layer(Balance::new(MemConnector(App), mesh))),
         ),
         ("client/full", "bare", runner(rt, client_full)),
         (
