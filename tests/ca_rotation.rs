@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use mesh::Mesh;
-use mesh::conference::{Faults, serve_attendees};
+use mesh::conference::Faults;
 use mesh::identity::Identity;
-use mesh::policy::{Endpoint, MtlsMode, PeerAuthentication, Policy, Service, UpstreamTls};
-use support::identity::{ca_client, plane_with_ca, spiffe};
+use mesh::policy::{MtlsMode, UpstreamTls};
+use support::identity::{attendees_in, ca_client, plane_with_ca, spiffe, to_attendees};
 use support::{client, list};
 use tokio::sync::watch;
 
@@ -42,32 +42,11 @@ async fn the_root_rotates_under_load_without_a_failed_request() {
         .await
         .expect("client certificate");
 
-    let server_mesh = Mesh::new(
-        Policy::builder()
-            .peer_authentication(PeerAuthentication {
-                name: "default".into(),
-                namespace: "istio-system".into(),
-                selector: None,
-                mode: Some(MtlsMode::Strict),
-            })
-            .build()
-            .expect("valid policy"),
-    );
-    server_mesh.set_identity(server_id.clone());
-    let server = serve_attendees(&server_mesh, "v1", Faults::none())
-        .await
-        .expect("server starts");
-    let client_mesh = Mesh::new(
-        Policy::builder()
-            .service(
-                Service::new("attendees")
-                    .port(50051, Some("grpc"))
-                    .endpoint(Endpoint::new(server.addr))
-                    .tls(UpstreamTls::mutual([spiffe("attendees")])),
-            )
-            .build()
-            .expect("valid policy"),
-    );
+    let server = attendees_in(MtlsMode::Strict, server_id.clone(), Faults::none()).await;
+    let client_mesh = Mesh::new(to_attendees(
+        server.addr,
+        UpstreamTls::mutual([spiffe("attendees")]),
+    ));
     client_mesh.set_identity(client_id.clone());
 
     // Continuous load, with a fresh channel (so fresh handshakes) every

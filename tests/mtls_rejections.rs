@@ -3,6 +3,8 @@
 //! caller. (mesh-identity's own tests cover each case in both directions;
 //! these go through the mesh's acceptor as a server uses it.)
 
+mod support;
+
 use std::time::Duration;
 
 use mesh::Mesh;
@@ -10,21 +12,13 @@ use mesh::core::protocol::Protocol;
 use mesh::core::server::ServerLayer;
 use mesh::identity::Identity;
 use mesh::identity::testing::{LeafOptions, TestCa, TlsUsage};
-use mesh::policy::{MtlsMode, PeerAuthentication, Policy};
+use mesh::policy::MtlsMode;
 use rustls_pki_types::ServerName;
+use support::identity::peer_policy;
 use tokio::net::{TcpListener, TcpStream};
 
 fn strict_mesh(ca: &TestCa) -> Mesh {
-    let policy = Policy::builder()
-        .peer_authentication(PeerAuthentication {
-            name: "default".into(),
-            namespace: "istio-system".into(),
-            selector: None,
-            mode: Some(MtlsMode::Strict),
-        })
-        .build()
-        .expect("valid policy");
-    let mesh = Mesh::new(policy);
+    let mesh = Mesh::new(peer_policy(MtlsMode::Strict));
     mesh.set_identity(Identity::fixed(
         ca.issue(&ca.id("default", "attendees")),
         ca.bundle(),

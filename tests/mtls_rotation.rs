@@ -5,39 +5,14 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use mesh::Mesh;
-use mesh::conference::{Faults, serve_attendees};
+use mesh::conference::Faults;
 use mesh::identity::Identity;
-use mesh::policy::{Endpoint, MtlsMode, PeerAuthentication, Policy, Service, UpstreamTls};
-use support::identity::{ca_client, plane_with_ca, spiffe};
+use mesh::policy::{MtlsMode, UpstreamTls};
+use support::identity::{attendees_in, ca_client, plane_with_ca, spiffe, to_attendees};
 use support::{assert_eventually, client, list};
-
-fn strict() -> Policy {
-    Policy::builder()
-        .peer_authentication(PeerAuthentication {
-            name: "default".into(),
-            namespace: "istio-system".into(),
-            selector: None,
-            mode: Some(MtlsMode::Strict),
-        })
-        .build()
-        .expect("valid policy")
-}
-
-fn to_attendees(addr: SocketAddr) -> Policy {
-    Policy::builder()
-        .service(
-            Service::new("attendees")
-                .port(50051, Some("grpc"))
-                .endpoint(Endpoint::new(addr))
-                .tls(UpstreamTls::mutual([spiffe("attendees")])),
-        )
-        .build()
-        .expect("valid policy")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_sides_rotate_under_continuous_load_and_no_request_fails() {
@@ -53,12 +28,11 @@ async fn both_sides_rotate_under_continuous_load_and_no_request_fails() {
     let mut client_rotations = client_id.rotations();
     let (server_start, client_start) = (*server_rotations.borrow(), *client_rotations.borrow());
 
-    let server_mesh = Mesh::new(strict());
-    server_mesh.set_identity(server_id);
-    let server = serve_attendees(&server_mesh, "v1", Faults::none())
-        .await
-        .expect("server starts");
-    let client_mesh = Mesh::new(to_attendees(server.addr));
+    let server = attendees_in(MtlsMode::Strict, server_id, Faults::none()).await;
+    let client_mesh = Mesh::new(to_attendees(
+        server.addr,
+        UpstreamTls::mutual([spiffe("attendees")]),
+    ));
     client_mesh.set_identity(client_id);
 
     let (mut ok, mut failed, mut channels) = (0u64, Vec::new(), 0u64);
@@ -108,12 +82,11 @@ async fn with_the_ca_gone_serving_goes_on_until_expiry_then_fails_closed() {
     let client_id = Identity::from_ca(ca_client(&plane, "sessions", lifetime))
         .await
         .expect("client certificate");
-    let server_mesh = Mesh::new(strict());
-    server_mesh.set_identity(server_id);
-    let server = serve_attendees(&server_mesh, "v1", Faults::none())
-        .await
-        .expect("server starts");
-    let client_mesh = Mesh::new(to_attendees(server.addr));
+    let server = attendees_in(MtlsMode::Strict, server_id, Faults::none()).await;
+    let client_mesh = Mesh::new(to_attendees(
+        server.addr,
+        UpstreamTls::mutual([spiffe("attendees")]),
+    ));
     client_mesh.set_identity(client_id.clone());
     let mut c = client(&client_mesh);
     list(&mut c).await.expect("served while the CA is up");

@@ -4,56 +4,24 @@
 
 mod support;
 
-use std::net::SocketAddr;
-
 use mesh::Mesh;
-use mesh::conference::{Faults, serve_attendees};
-use mesh::policy::{Endpoint, MtlsMode, PeerAuthentication, Policy, Service, UpstreamTls};
-use support::identity::{identity, plane_with_ca, spiffe};
+use mesh::conference::Faults;
+use mesh::policy::{MtlsMode, UpstreamTls};
+use support::identity::{attendees_in, identity, plane_with_ca, spiffe, to_attendees};
 use support::{client, list};
 use tonic::Code;
-
-/// A mesh-wide PeerAuthentication in `mode`.
-fn mesh_wide(mode: MtlsMode) -> PeerAuthentication {
-    PeerAuthentication {
-        name: "default".into(),
-        namespace: "istio-system".into(),
-        selector: None,
-        mode: Some(mode),
-    }
-}
-
-/// The server side's policy: only the PeerAuthentication.
-fn server_policy(mode: MtlsMode) -> Policy {
-    Policy::builder()
-        .peer_authentication(mesh_wide(mode))
-        .build()
-        .expect("valid policy")
-}
-
-/// The client side's policy: `attendees` at `addr`, protected by `tls`.
-fn client_policy(addr: SocketAddr, tls: UpstreamTls) -> Policy {
-    Policy::builder()
-        .service(
-            Service::new("attendees")
-                .port(50051, Some("grpc"))
-                .endpoint(Endpoint::new(addr))
-                .tls(tls),
-        )
-        .build()
-        .expect("valid policy")
-}
 
 #[tokio::test]
 async fn strict_mutual_tls_between_tonic_services_hands_the_caller_identity_to_the_handler() {
     let (plane, _dir) = plane_with_ca().await;
-    let server_mesh = Mesh::new(server_policy(MtlsMode::Strict));
-    server_mesh.set_identity(identity(&plane, "attendees").await);
-    let server = serve_attendees(&server_mesh, "v1", Faults::none())
-        .await
-        .expect("server starts");
+    let server = attendees_in(
+        MtlsMode::Strict,
+        identity(&plane, "attendees").await,
+        Faults::none(),
+    )
+    .await;
 
-    let client_mesh = Mesh::new(client_policy(
+    let client_mesh = Mesh::new(to_attendees(
         server.addr,
         UpstreamTls::mutual([spiffe("attendees")]),
     ));
@@ -68,15 +36,16 @@ async fn strict_mutual_tls_between_tonic_services_hands_the_caller_identity_to_t
 #[tokio::test]
 async fn plaintext_to_a_strict_server_is_unauthenticated_and_names_the_policy() {
     let (plane, _dir) = plane_with_ca().await;
-    let server_mesh = Mesh::new(server_policy(MtlsMode::Strict));
-    server_mesh.set_identity(identity(&plane, "attendees").await);
-    let server = serve_attendees(&server_mesh, "v1", Faults::none())
-        .await
-        .expect("server starts");
+    let server = attendees_in(
+        MtlsMode::Strict,
+        identity(&plane, "attendees").await,
+        Faults::none(),
+    )
+    .await;
 
     // No identity and the default (auto) TLS mode: the client speaks
     // plaintext, as a workload outside the mesh would.
-    let client_mesh = Mesh::new(client_policy(server.addr, UpstreamTls::default()));
+    let client_mesh = Mesh::new(to_attendees(server.addr, UpstreamTls::default()));
     let status = list(&mut client(&client_mesh)).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert!(
@@ -96,17 +65,18 @@ async fn plaintext_to_a_strict_server_is_unauthenticated_and_names_the_policy() 
 #[tokio::test]
 async fn permissive_takes_mutual_tls_and_plaintext_callers() {
     let (plane, _dir) = plane_with_ca().await;
-    let server_mesh = Mesh::new(server_policy(MtlsMode::Permissive));
-    server_mesh.set_identity(identity(&plane, "attendees").await);
-    let server = serve_attendees(&server_mesh, "v1", Faults::none())
-        .await
-        .expect("server starts");
+    let server = attendees_in(
+        MtlsMode::Permissive,
+        identity(&plane, "attendees").await,
+        Faults::none(),
+    )
+    .await;
 
-    let plain = Mesh::new(client_policy(server.addr, UpstreamTls::default()));
+    let plain = Mesh::new(to_attendees(server.addr, UpstreamTls::default()));
     let reply = list(&mut client(&plain)).await.expect("plaintext is taken");
     assert_eq!(reply.caller, "", "a plaintext caller has no identity");
 
-    let mutual = Mesh::new(client_policy(server.addr, UpstreamTls::default()));
+    let mutual = Mesh::new(to_attendees(server.addr, UpstreamTls::default()));
     mutual.set_identity(identity(&plane, "sessions").await);
     let reply = list(&mut client(&mutual))
         .await
@@ -117,13 +87,14 @@ async fn permissive_takes_mutual_tls_and_plaintext_callers() {
 #[tokio::test]
 async fn disable_serves_plaintext_even_to_a_workload_with_an_identity() {
     let (plane, _dir) = plane_with_ca().await;
-    let server_mesh = Mesh::new(server_policy(MtlsMode::Disable));
-    server_mesh.set_identity(identity(&plane, "attendees").await);
-    let server = serve_attendees(&server_mesh, "v1", Faults::none())
-        .await
-        .expect("server starts");
+    let server = attendees_in(
+        MtlsMode::Disable,
+        identity(&plane, "attendees").await,
+        Faults::none(),
+    )
+    .await;
 
-    let client_mesh = Mesh::new(client_policy(server.addr, UpstreamTls::disabled()));
+    let client_mesh = Mesh::new(to_attendees(server.addr, UpstreamTls::disabled()));
     client_mesh.set_identity(identity(&plane, "sessions").await);
     let reply = list(&mut client(&client_mesh))
         .await
@@ -134,13 +105,14 @@ async fn disable_serves_plaintext_even_to_a_workload_with_an_identity() {
 #[tokio::test]
 async fn a_server_presenting_another_identity_is_refused_by_the_client() {
     let (plane, _dir) = plane_with_ca().await;
-    let server_mesh = Mesh::new(server_policy(MtlsMode::Strict));
-    server_mesh.set_identity(identity(&plane, "attendees").await);
-    let server = serve_attendees(&server_mesh, "v1", Faults::none())
-        .await
-        .expect("server starts");
+    let server = attendees_in(
+        MtlsMode::Strict,
+        identity(&plane, "attendees").await,
+        Faults::none(),
+    )
+    .await;
 
-    let client_mesh = Mesh::new(client_policy(
+    let client_mesh = Mesh::new(to_attendees(
         server.addr,
         UpstreamTls::mutual([spiffe("payments")]),
     ));
@@ -157,7 +129,7 @@ async fn a_server_presenting_another_identity_is_refused_by_the_client() {
 
 #[tokio::test]
 async fn a_client_required_to_use_mutual_tls_without_an_identity_says_so() {
-    let client_mesh = Mesh::new(client_policy(
+    let client_mesh = Mesh::new(to_attendees(
         "127.0.0.1:9".parse().expect("address"),
         UpstreamTls::mutual([]),
     ));

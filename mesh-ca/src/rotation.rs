@@ -13,6 +13,23 @@ use crate::trust::Roots;
 use crate::{CaError, CertificateAuthority};
 
 impl CertificateAuthority {
+    /// Serialises rotations; the request path never takes it.
+    fn rotating(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.shared
+            .rotation
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Makes `signer` and `roots` current, one generation after `old`.
+    fn install(&self, signer: Arc<Signer>, roots: Roots, old: &State) {
+        self.shared.state.store(Arc::new(State {
+            signer,
+            roots,
+            generation: old.generation + 1,
+        }));
+    }
+
     fn own_dir(&self) -> Result<&CaDir, CaError> {
         match &self.shared.storage {
             Storage::Dir(dir) => Ok(dir),
@@ -29,11 +46,7 @@ impl CertificateAuthority {
     /// [`load_or_generate`](Self::load_or_generate).
     pub fn add_root(&self) -> Result<(), CaError> {
         let dir = self.own_dir()?;
-        let _rotating = self
-            .shared
-            .rotation
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _rotating = self.rotating();
         if dir.next_key()?.is_some() {
             return Ok(());
         }
@@ -46,11 +59,7 @@ impl CertificateAuthority {
         // which the next `add_root` replaces, never a root with no key.
         dir.save_next_key(&key)?;
         dir.save(&certs, None)?;
-        self.shared.state.store(Arc::new(State {
-            signer: old.signer.clone(),
-            roots,
-            generation: old.generation + 1,
-        }));
+        self.install(old.signer.clone(), roots, &old);
         tracing::info!(
             roots = certs.len(),
             "added a new mesh root to the trust bundle; make it the signer with rotate_root once every workload has renewed"
@@ -65,11 +74,7 @@ impl CertificateAuthority {
     /// its key.
     pub fn rotate_root(&self) -> Result<(), CaError> {
         let dir = self.own_dir()?;
-        let _rotating = self
-            .shared
-            .rotation
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _rotating = self.rotating();
         let key = dir.next_key()?.ok_or(CaError::NoNewRoot)?;
         let old = self.state();
         let (cert_path, key_path) = (dir.path(ROOT_CERT), dir.path(ROOT_KEY));
@@ -95,11 +100,7 @@ impl CertificateAuthority {
         let signer = Signer::new(cert, key, Vec::new(), &roots, self.trust_domain(), &files)?;
         dir.save(&certs, Some(signer.issuer().key()))?;
         dir.remove_next_key()?;
-        self.shared.state.store(Arc::new(State {
-            signer: Arc::new(signer),
-            roots,
-            generation: old.generation + 1,
-        }));
+        self.install(Arc::new(signer), roots, &old);
         tracing::info!(
             roots = certs.len(),
             "the new mesh root signs: retire the old roots once every workload has renewed"
@@ -113,11 +114,7 @@ impl CertificateAuthority {
     /// call this only once workloads have renewed.
     pub fn retire_roots_except_current(&self) -> Result<(), CaError> {
         let dir = self.own_dir()?;
-        let _rotating = self
-            .shared
-            .rotation
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _rotating = self.rotating();
         let old = self.state();
         if old.roots.certs().len() <= 1 {
             return Ok(());
@@ -127,11 +124,7 @@ impl CertificateAuthority {
         dir.save(&certs, None)?;
         let retired = old.roots.certs().len() - 1;
         dir.remove_next_key()?;
-        self.shared.state.store(Arc::new(State {
-            signer: old.signer.clone(),
-            roots,
-            generation: old.generation + 1,
-        }));
+        self.install(old.signer.clone(), roots, &old);
         tracing::info!(retired, "retired old mesh roots");
         Ok(())
     }

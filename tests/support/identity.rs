@@ -1,9 +1,13 @@
 //! A real mesh-control with its CA on, and workload identities from it.
 #![allow(dead_code, unreachable_pub)]
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
+use mesh::Mesh;
+use mesh::conference::{self, Faults};
 use mesh::identity::{CaClient, Identity, SpiffeId};
+use mesh::policy::{Endpoint, MtlsMode, PeerAuthentication, Policy, Service, UpstreamTls};
 use mesh_control::{ControlPlane, Running};
 
 pub const TRUST_DOMAIN: &str = "cluster.local";
@@ -50,4 +54,44 @@ pub async fn identity(plane: &Running, sa: &str) -> Identity {
     Identity::from_ca(ca_client(plane, sa, Duration::from_secs(3600)))
         .await
         .expect("the CA issues a certificate")
+}
+
+/// A mesh-wide `PeerAuthentication` in `mode`.
+pub fn mesh_wide(mode: MtlsMode) -> PeerAuthentication {
+    PeerAuthentication {
+        name: "default".into(),
+        namespace: "istio-system".into(),
+        selector: None,
+        mode: Some(mode),
+    }
+}
+
+/// A server's policy: only a mesh-wide `PeerAuthentication` in `mode`.
+pub fn peer_policy(mode: MtlsMode) -> Policy {
+    Policy::builder()
+        .peer_authentication(mesh_wide(mode))
+        .build()
+        .expect("valid policy")
+}
+
+/// A client's policy: `attendees` at `addr`, protected by `tls`.
+pub fn to_attendees(addr: SocketAddr, tls: UpstreamTls) -> Policy {
+    Policy::builder()
+        .service(
+            Service::new("attendees")
+                .port(50051, Some("grpc"))
+                .endpoint(Endpoint::new(addr))
+                .tls(tls),
+        )
+        .build()
+        .expect("valid policy")
+}
+
+/// `attendees` v1 served in `mode` by a workload with identity `id`.
+pub async fn attendees_in(mode: MtlsMode, id: Identity, faults: Faults) -> conference::Running {
+    let mesh = Mesh::new(peer_policy(mode));
+    mesh.set_identity(id);
+    conference::serve_attendees(&mesh, "v1", faults)
+        .await
+        .expect("server starts")
 }
