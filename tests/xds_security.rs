@@ -20,7 +20,7 @@ use support::assert_eventually;
 use support::identity::{identity, plane_with_ca, spiffe};
 use tonic::Code;
 
-fn workload(port: u16) -> String {
+fn workload(port: u16, mode: &str) -> String {
     format!(
         r#"
 apiVersion: networking.istio.io/v1
@@ -36,7 +36,7 @@ apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {{name: default, namespace: istio-system}}
 spec:
-  mtls: {{mode: STRICT}}
+  mtls: {{mode: {mode}}}
 "#
     )
 }
@@ -79,7 +79,11 @@ async fn mtls_mode_and_authorization_arrive_over_xds_and_hot_reload() {
         .await
         .expect("server starts");
     xds.watch_inbound(server.addr);
-    write(&config, "workload.yaml", &workload(server.addr.port()));
+    write(
+        &config,
+        "workload.yaml",
+        &workload(server.addr.port(), "STRICT"),
+    );
     write(&config, "deny.yaml", DENY_PURGE);
     // The files land after the client subscribed, so the first answer
     // may be "does not exist"; the reload follows.
@@ -137,4 +141,26 @@ async fn mtls_mode_and_authorization_arrive_over_xds_and_hot_reload() {
         .await
         .expect("allowed once the policy is removed");
     assert_eq!(faults.purges_seen(), 2);
+
+    // And so is the mode: PERMISSIVE takes the plaintext caller.
+    write(
+        &config,
+        "workload.yaml",
+        &workload(server.addr.port(), "PERMISSIVE"),
+    );
+    assert_eventually("PERMISSIVE arrives", || {
+        let permissive = mesh
+            .snapshot()
+            .policy()
+            .inbound(server.addr)
+            .is_some_and(|s| s.mode == mesh::policy::MtlsMode::Permissive);
+        async move { permissive }
+    })
+    .await;
+    let reply = client(&mesh)
+        .list(request())
+        .await
+        .expect("a plaintext caller is taken")
+        .into_inner();
+    assert_eq!(reply.caller, "", "no identity over plaintext");
 }
