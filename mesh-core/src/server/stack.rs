@@ -85,6 +85,12 @@ impl<S> Layer<S> for ServerLayer {
         let trace = ServerTraceLayer::new(&self.service).layer(metrics);
         let limited =
             RateLimitLayer::new(self.mesh.clone(), &self.service, self.protocol).layer(trace);
-        AuthorizeLayer::new(self.mesh.clone(), self.security.clone(), self.protocol).layer(limited)
+        AuthorizeLayer::new(
+            self.mesh.clone(),
+            self.service.clone(),
+            self.security.clone(),
+            self.protocol,
+        )
+        .layer(limited)
     }
 }

@@ -11,14 +11,21 @@ use crate::security::workload::SecurityCache;
 #[derive(Clone, Debug)]
 pub struct AuthorizeLayer {
     mesh: Mesh,
+    service: Arc<str>,
     cache: Arc<SecurityCache>,
     protocol: Protocol,
 }
 
 impl AuthorizeLayer {
-    pub(crate) fn new(mesh: Mesh, cache: Arc<SecurityCache>, protocol: Protocol) -> Self {
+    pub(crate) fn new(
+        mesh: Mesh,
+        service: Arc<str>,
+        cache: Arc<SecurityCache>,
+        protocol: Protocol,
+    ) -> Self {
         Self {
             mesh,
+            service,
             cache,
             protocol,
         }
@@ -32,6 +39,7 @@ impl<S> Layer<S> for AuthorizeLayer {
         Authorize {
             inner,
             mesh: self.mesh.clone(),
+            service: self.service.clone(),
             cache: self.cache.clone(),
             protocol: self.protocol,
         }

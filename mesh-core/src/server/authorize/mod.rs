@@ -30,6 +30,7 @@ use crate::security::workload::SecurityCache;
 pub struct Authorize<S> {
     inner: S,
     mesh: Mesh,
+    service: Arc<str>,
     cache: Arc<SecurityCache>,
     protocol: Protocol,
 }
@@ -86,13 +87,15 @@ where
                 MeshError::Identity {
                     reason: e.to_string(),
                 },
+                "",
                 &req,
             );
         }
         if security.mode == MtlsMode::Strict
             && let Some(reason) = Self::strict_violation(conn, security.mode_policy.as_deref())
         {
-            return self.refuse(MeshError::Unauthenticated { reason }, &req);
+            let policy = security.mode_policy.as_deref().unwrap_or("");
+            return self.refuse(MeshError::Unauthenticated { reason }, policy, &req);
         }
         if security.authorizer.is_empty() {
             return ResponseFuture::inner(self.inner.call(req));
@@ -105,6 +108,7 @@ where
                     MeshError::InvalidPath {
                         reason: e.to_string(),
                     },
+                    "",
                     &req,
                 );
             }
@@ -128,11 +132,12 @@ where
             port: conn.map_or(0, |c| c.local_addr.port()),
             headers: req.headers(),
         };
-        if let decision @ Decision::Deny { .. } = security.authorizer.check(&attrs) {
+        if let decision @ Decision::Deny { policy, .. } = &security.authorizer.check(&attrs) {
             return self.refuse(
                 MeshError::PermissionDenied {
                     decision: decision.to_string(),
                 },
+                policy,
                 &req,
             );
         }
@@ -147,6 +152,7 @@ where
                         MeshError::InvalidPath {
                             reason: e.to_string(),
                         },
+                        "",
                         &req,
                     );
                 }
@@ -158,6 +164,7 @@ where
                         MeshError::InvalidPath {
                             reason: e.to_string(),
                         },
+                        "",
                         &req,
                     );
                 }
@@ -168,7 +175,16 @@ where
 }
 
 impl<S> Authorize<S> {
-    fn refuse<B, F, ResB>(&self, err: MeshError, req: &Request<B>) -> ResponseFuture<F, ResB> {
+    /// Answers `req` with `err`, counting the refusal against `policy`.
+    fn refuse<B, F, ResB>(
+        &self,
+        err: MeshError,
+        policy: &str,
+        req: &Request<B>,
+    ) -> ResponseFuture<F, ResB> {
+        self.mesh
+            .metrics()
+            .record_refused(&self.service, err.kind(), policy);
         let peer = req
             .extensions()
             .get::<ConnectionInfo>()

@@ -43,6 +43,12 @@ fn strict() -> PeerAuthentication {
 /// Sends `req` through the server stack for `policy` over HTTP and
 /// returns the status and the path the application saw, if it ran.
 async fn send(policy: Policy, req: Request<()>) -> (StatusCode, Option<String>) {
+    let (status, seen, _) = send_counted(policy, req).await;
+    (status, seen)
+}
+
+/// [`send`], and the mesh's metrics afterwards.
+async fn send_counted(policy: Policy, req: Request<()>) -> (StatusCode, Option<String>, String) {
     let seen = Arc::new(Mutex::new(None));
     let app = {
         let seen = seen.clone();
@@ -54,7 +60,8 @@ async fn send(policy: Policy, req: Request<()>) -> (StatusCode, Option<String>) 
     let mesh = Mesh::new(policy);
     let svc = ServerLayer::new(&mesh, "api", Protocol::Http).layer(app);
     let res = svc.oneshot(req).await.unwrap();
-    (res.status(), seen.lock().unwrap().clone())
+    let seen = seen.lock().unwrap().clone();
+    (res.status(), seen, mesh.metrics().encode())
 }
 
 fn policy(
@@ -91,9 +98,16 @@ async fn the_application_sees_the_normalized_path_it_was_authorized_on() {
 #[tokio::test]
 async fn a_denied_request_never_reaches_the_application() {
     let req = Request::get("/x/../admin").body(()).unwrap();
-    let (status, seen) = send(policy(|b| b.authorization_policy(deny_admin())), req).await;
+    let (status, seen, metrics) =
+        send_counted(policy(|b| b.authorization_policy(deny_admin())), req).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert_eq!(seen, None);
+    assert!(
+        metrics.contains(
+            r#"mesh_server_refused_total{service="api",reason="permission_denied",policy="default/deny-admin"} 1"#
+        ),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@
 //! | `mesh_server_requests_total` | counter | `service, status` |
 //! | `mesh_server_request_duration_seconds` | histogram | `service` |
 //! | `mesh_server_rate_limited_total` | counter | `service, policy` |
+//! | `mesh_server_refused_total` | counter | `service, reason, policy` |
 //!
 //! `status` is the HTTP status (`200`) for HTTP, the gRPC code name (`OK`,
 //! `UNAVAILABLE`) for gRPC; see [`ClientMetrics`] and [`ServerMetrics`] for
@@ -100,6 +101,16 @@ pub(crate) struct RateLimitedLabels {
     pub(crate) policy: Arc<str>,
 }
 
+/// A request peer authentication or authorization refused.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RefusedLabels {
+    pub(crate) service: Arc<str>,
+    /// `unauthenticated`, `permission_denied`, `invalid_path`, `identity`.
+    pub(crate) reason: &'static str,
+    /// The policy that decided (`ns/name`), or empty.
+    pub(crate) policy: Arc<str>,
+}
+
 /// The `status` label, kept without allocating.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub(crate) enum Status {
@@ -138,6 +149,7 @@ pub struct Metrics {
     server_requests: Family<ServerStatusLabels, Counter>,
     server_duration: HistogramFamily<ServerLabels>,
     server_rate_limited: Family<RateLimitedLabels, Counter>,
+    server_refused: Family<RefusedLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -157,6 +169,7 @@ impl Metrics {
             server_requests: Family::default(),
             server_duration: Family::new_with_constructor(duration_histogram),
             server_rate_limited: Family::default(),
+            server_refused: Family::default(),
         };
         let mut registry = Registry::default();
         metrics.register(&mut registry);
@@ -200,6 +213,11 @@ impl Metrics {
             "Inbound requests refused by a local rate limit, by policy.",
             self.server_rate_limited.clone(),
         );
+        registry.register(
+            "mesh_server_refused",
+            "Inbound requests refused by peer authentication or authorization, by reason and policy.",
+            self.server_refused.clone(),
+        );
     }
 
     /// The registry holding the mesh's families, for any `prometheus_client`
@@ -237,6 +255,18 @@ impl Metrics {
             policy: policy.into(),
         };
         self.server_rate_limited.get_or_create(&labels).inc();
+    }
+
+    /// Counts a request to `service` refused for `reason` (the error's
+    /// kind: `unauthenticated`, `permission_denied`, `invalid_path`,
+    /// `identity`) by `policy` (`ns/name`, or empty).
+    pub fn record_refused(&self, service: &str, reason: &'static str, policy: &str) {
+        let labels = RefusedLabels {
+            service: service.into(),
+            reason,
+            policy: policy.into(),
+        };
+        self.server_refused.get_or_create(&labels).inc();
     }
 
     /// Records one finished client request.
