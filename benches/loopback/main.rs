@@ -21,9 +21,18 @@
 //!   timeout, a rate limit that is not hit, trace context, metrics);
 //! - `mesh-untimed`: as `mesh` but the route has no timeout (a diagnostic:
 //!   what the per-request deadline timer costs);
+//! - `tls` (gRPC only): the bare client and server over mutual TLS
+//!   (tokio-rustls with the rustls configs the mesh builds, the same
+//!   certificates);
+//! - `mesh-server-mtls` (gRPC only): the `tls` client, the server behind
+//!   the mesh's layer and acceptor with STRICT mutual TLS;
+//! - `mesh-mtls` (gRPC only): as `mesh`, over the mesh's STRICT mutual TLS;
 //! - `haproxy-1hop`: the bare client and server, one HAProxy between;
 //! - `haproxy-2hop`: the sidecar pattern, an HAProxy on each side (HTTP/2
 //!   end to end for gRPC and h2c).
+//!
+//! `mesh-mtls` is also compared with `tls` (the target: mutual TLS through
+//! the mesh within 5% of tonic's own rustls TLS).
 //!
 //! HAProxy comes from Debian's package, installed with apt-get if missing;
 //! if it cannot be, its variants are skipped with a message. Servers and
@@ -38,6 +47,7 @@ mod cpu;
 mod haproxy;
 mod load;
 mod servers;
+mod tls;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -190,16 +200,29 @@ fn main() -> anyhow::Result<()> {
     let client_rt = runtime("client")?;
     // Two processes' worth of mesh: the servers' and the clients'.
     let server_mesh = Mesh::new(servers::server_policy()?);
-    let (grpc_bare, grpc_mesh, http_bare, http_mesh) = server_rt.block_on(async {
-        anyhow::Ok((
-            servers::serve_grpc(None).await?,
-            servers::serve_grpc(Some(&server_mesh)).await?,
-            servers::serve_http(None).await?,
-            servers::serve_http(Some(&server_mesh)).await?,
-        ))
-    })?;
+    // Mutual TLS: one CA, the server's and the client's certificates; the
+    // STRICT server is a third process' worth of mesh.
+    let certs = tls::Certs::new();
+    let mtls_server_mesh = Mesh::new(servers::mtls_server_policy()?);
+    mtls_server_mesh.set_identity(certs.server.clone());
+    let (grpc_bare, grpc_mesh, grpc_tls, grpc_mtls, http_bare, http_mesh) =
+        server_rt.block_on(async {
+            anyhow::Ok((
+                servers::serve_grpc(None).await?,
+                servers::serve_grpc(Some(&server_mesh)).await?,
+                tls::serve_grpc_tls(&certs.server).await?,
+                servers::serve_grpc_mtls(&mtls_server_mesh).await?,
+                servers::serve_http(None).await?,
+                servers::serve_http(Some(&server_mesh)).await?,
+            ))
+        })?;
     let client_mesh = Mesh::new(servers::client_policy(grpc_mesh, http_mesh, true)?);
     let untimed_mesh = Mesh::new(servers::client_policy(grpc_mesh, http_mesh, false)?);
+    let mtls_client_mesh = Mesh::new(servers::mtls_client_policy(
+        grpc_mtls,
+        certs.server_id.clone(),
+    )?);
+    mtls_client_mesh.set_identity(certs.client.clone());
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(2));
     // Kept to the end; dropping them kills the processes.
     let mut proxies: Vec<HaProxy> = Vec::new();
@@ -236,6 +259,13 @@ fn main() -> anyhow::Result<()> {
         variants.push(v("mesh-server", mesh_server, vec![]));
         variants.push(v("mesh", mesh_client(&client_mesh)?, vec![]));
         variants.push(v("mesh-untimed", mesh_client(&untimed_mesh)?, vec![]));
+        if protocol == Protocol::Grpc {
+            let bare_tls = client_rt.block_on(tls::grpc_tls(grpc_tls, &certs.client))?;
+            variants.push(v("tls", bare_tls, vec![]));
+            let server_mtls = client_rt.block_on(tls::grpc_tls(grpc_mtls, &certs.client))?;
+            variants.push(v("mesh-server-mtls", server_mtls, vec![]));
+            variants.push(v("mesh-mtls", mesh_client(&mtls_client_mesh)?, vec![]));
+        }
         if let Some(bin) = &haproxy_bin {
             let started = HaProxy::start(bin, upstream, proto, threads).and_then(|one| {
                 let server_side = HaProxy::start(bin, upstream, proto, threads)?;
@@ -413,6 +443,7 @@ fn report(o: &Options, variants: &[Variant], results: &mut [Results]) {
         println!();
         println!("generator send lag p99 (bare): {}", lag.join(", "));
         targets(&rows, &o.rates);
+        tls_target(&rows, &o.rates);
     }
 }
 
@@ -458,5 +489,44 @@ fn targets(rows: &[Row], rates: &[u32]) {
                 verdict(m < h)
             );
         }
+    }
+}
+
+/// Mutual TLS through the mesh against tonic's own rustls TLS: the
+/// target is within 5% (throughput and CPU per request); the latencies
+/// are printed beside.
+fn tls_target(rows: &[Row], rates: &[u32]) {
+    let find = |name: &str| rows.iter().find(|r| r.0 == name);
+    let (Some(tls), Some(mtls)) = (find("tls"), find("mesh-mtls")) else {
+        return;
+    };
+    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
+    let rps = mtls.1 / tls.1;
+    let cpu = mtls.2 / tls.2;
+    println!(
+        "- target mesh-mtls/tls within 5%: throughput {rps:.2} ({}), CPU µs/req {cpu:.2} ({})",
+        verdict(rps >= 0.95),
+        verdict(cpu <= 1.05)
+    );
+    for (k, rate) in rates.iter().enumerate() {
+        let (m, t) = (&mtls.3[k], &tls.3[k]);
+        println!(
+            "  mesh-mtls vs tls @{rate}: p50 {:.0} vs {:.0} µs ({:.2}), p99 {:.0} vs {:.0} µs ({:.2})",
+            us(m.0),
+            us(t.0),
+            m.0 as f64 / t.0.max(1) as f64,
+            us(m.1),
+            us(t.1),
+            m.1 as f64 / t.1.max(1) as f64,
+        );
+    }
+    if let (Some(bare), Some(mesh)) = (find("bare"), find("mesh")) {
+        println!(
+            "  what TLS costs: throughput tls/bare {:.2}, mesh-mtls/mesh {:.2}; CPU µs/req {:+.1} bare, {:+.1} mesh",
+            tls.1 / bare.1,
+            mtls.1 / mesh.1,
+            tls.2 - bare.2,
+            mtls.2 - mesh.2,
+        );
     }
 }

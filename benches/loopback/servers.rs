@@ -20,8 +20,8 @@ use mesh::conference::pb::attendees_server::{Attendees, AttendeesServer};
 use mesh::conference::pb::{ListReply, ListRequest};
 use mesh::hyper::MeshClient;
 use mesh::policy::{
-    Destination, Endpoint, LocalRateLimit, Policy, RequestMatch, RetryPolicy, Route, Service,
-    StringMatch, TokenBucket,
+    Destination, Endpoint, LocalRateLimit, MtlsMode, PeerAuthentication, Policy, RequestMatch,
+    RetryPolicy, Route, Service, StringMatch, TokenBucket, UpstreamTls,
 };
 use mesh::tonic::{MeshChannel, MeshServerLayer};
 use tokio::net::TcpListener;
@@ -34,7 +34,7 @@ use crate::load::Call;
 /// The gRPC service: `Attendees` of the conference demo, answering as the
 /// demo's does (two names per conference), with no fault injection.
 #[derive(Debug, Default)]
-struct Bench;
+pub(crate) struct Bench;
 
 #[tonic::async_trait]
 impl Attendees for Bench {
@@ -83,6 +83,20 @@ pub(crate) async fn serve_grpc(mesh: Option<&Mesh>) -> anyhow::Result<SocketAddr
             tokio::spawn(router.serve_with_incoming(incoming));
         }
     }
+    Ok(addr)
+}
+
+/// Starts the gRPC server behind the mesh's server layer, accepting
+/// connections through the layer's acceptor (TLS terminated as the mesh's
+/// `PeerAuthentication` says).
+pub(crate) async fn serve_grpc_mtls(mesh: &Mesh) -> anyhow::Result<SocketAddr> {
+    let (listener, addr) = bind().await?;
+    let layer = MeshServerLayer::new(mesh, "attendees");
+    let incoming = layer.incoming(listener);
+    let router = Server::builder()
+        .layer(layer)
+        .add_service(AttendeesServer::new(Bench));
+    tokio::spawn(router.serve_with_incoming(incoming));
     Ok(addr)
 }
 
@@ -144,6 +158,40 @@ pub(crate) fn server_policy() -> anyhow::Result<Policy> {
         .build()?)
 }
 
+/// The policy of the mutual TLS server's process: the rate limit, and
+/// STRICT mutual TLS mesh-wide.
+pub(crate) fn mtls_server_policy() -> anyhow::Result<Policy> {
+    Ok(Policy::builder()
+        .rate_limit(unreachable_limit("attendees"))
+        .peer_authentication(PeerAuthentication {
+            name: "default".into(),
+            namespace: "istio-system".into(),
+            selector: None,
+            mode: Some(MtlsMode::Strict),
+        })
+        .build()?)
+}
+
+/// The policy of the mutual TLS client's process: `attendees` at the
+/// STRICT server, over mutual TLS expecting `server`, routed as in
+/// [`client_policy`] with the timeout.
+pub(crate) fn mtls_client_policy(
+    grpc: SocketAddr,
+    server: mesh::identity::SpiffeId,
+) -> anyhow::Result<Policy> {
+    Ok(Policy::builder()
+        .service(
+            Service::new("attendees")
+                .endpoint(Endpoint::new(grpc))
+                .tls(UpstreamTls::mutual([server])),
+        )
+        .routes(
+            "attendees",
+            [route("list", "attendees", "/conference.Attendees/", true)],
+        )
+        .build()?)
+}
+
 /// The policy of the clients' process: `attendees` and `echo` at the
 /// mesh-wrapped servers, routed with retries, and timeouts if `timeout`.
 pub(crate) fn client_policy(
@@ -167,7 +215,7 @@ pub(crate) fn client_policy(
         .build()?)
 }
 
-fn list_request() -> ListRequest {
+pub(crate) fn list_request() -> ListRequest {
     ListRequest {
         conference: "rustconf".into(),
     }
