@@ -2,9 +2,11 @@
 //! admin API's `/clients` (like `istioctl proxy-status`).
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
+
+use super::state::StreamState;
 
 /// A rejected response.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -59,22 +61,22 @@ pub struct ClientStatus {
     pub types: BTreeMap<String, TypeStatus>,
 }
 
-/// Every connected client.
+/// Every connected client: the streams' states, read when asked.
 #[derive(Debug, Default)]
 pub(crate) struct Clients {
-    by_stream: Mutex<BTreeMap<u64, ClientStatus>>,
+    by_stream: Mutex<BTreeMap<u64, Arc<Mutex<StreamState>>>>,
 }
 
 impl Clients {
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, ClientStatus>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Mutex<StreamState>>>> {
         self.by_stream
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Records a stream's current status.
-    pub(crate) fn update(&self, status: ClientStatus) {
-        self.lock().insert(status.stream, status);
+    /// Adds a stream that started.
+    pub(crate) fn add(&self, stream: u64, state: Arc<Mutex<StreamState>>) {
+        self.lock().insert(stream, state);
     }
 
     /// Forgets a stream that ended.
@@ -82,8 +84,57 @@ impl Clients {
         self.lock().remove(&stream);
     }
 
-    /// Every connected client, by stream id.
+    /// Every connected client, by stream id, as it stands now.
     pub(crate) fn list(&self) -> Vec<ClientStatus> {
-        self.lock().values().cloned().collect()
+        // Not holding the map while each stream's state is read.
+        let streams: Vec<_> = self.lock().values().cloned().collect();
+        streams
+            .iter()
+            .map(|s| s.lock().unwrap_or_else(PoisonError::into_inner).status())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use envoy_types::pb::envoy::config::core::v3::Node;
+    use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
+    use mesh_core::policy::Policy;
+
+    use super::*;
+    use crate::snapshot::Snapshot;
+    use crate::xds::CLUSTER_TYPE;
+
+    #[test]
+    fn the_list_shows_each_stream_as_it_stands_when_asked() {
+        let clients = Clients::default();
+        let state = Arc::new(Mutex::new(StreamState::new(7, None)));
+        clients.add(7, state.clone());
+        assert_eq!(clients.list()[0].node_id, "");
+        let snap = Snapshot::initial().next(Arc::new(Policy::empty()));
+        let request = DiscoveryRequest {
+            type_url: CLUSTER_TYPE.into(),
+            node: Some(Node {
+                id: "client-7".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        state
+            .lock()
+            .expect("not poisoned")
+            .on_request(request, &snap);
+        let listed = clients.list();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].stream, 7);
+        assert_eq!(listed[0].node_id, "client-7");
+        assert_eq!(
+            listed[0].types[CLUSTER_TYPE].sent_version.as_deref(),
+            Some("1")
+        );
+        clients.remove(7);
+        assert!(clients.list().is_empty());
     }
 }

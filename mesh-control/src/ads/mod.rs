@@ -3,14 +3,15 @@
 //! Incremental (delta) ADS is answered `UNIMPLEMENTED` for now.
 
 mod clients;
+mod resolved;
 mod state;
 #[cfg(test)]
 mod state_tests;
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
     AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
@@ -25,6 +26,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 pub(crate) use clients::Clients;
 pub use clients::{ClientStatus, Nack, TypeStatus};
+use resolved::Resolutions;
 use state::StreamState;
 
 use crate::snapshot::Snapshot;
@@ -40,6 +42,7 @@ pub struct AdsService {
     clients: Arc<Clients>,
     shutdown: watch::Receiver<bool>,
     next_stream: Arc<AtomicU64>,
+    resolutions: Arc<Resolutions>,
 }
 
 impl AdsService {
@@ -53,6 +56,7 @@ impl AdsService {
             clients,
             shutdown,
             next_stream: Arc::new(AtomicU64::new(1)),
+            resolutions: Arc::default(),
         }
     }
 
@@ -77,7 +81,12 @@ impl AggregatedDiscoveryService for AdsService {
         let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(QUEUE);
         let conn = Connection {
-            state: StreamState::new(id, peer),
+            id,
+            state: Arc::new(Mutex::new(StreamState::sharing(
+                id,
+                peer,
+                self.resolutions.clone(),
+            ))),
             requests: request.into_inner(),
             responses: tx,
             snapshots: self.snapshots.clone(),
@@ -101,7 +110,10 @@ impl AggregatedDiscoveryService for AdsService {
 
 /// One stream's task: reads requests and snapshots, writes responses.
 struct Connection {
-    state: StreamState,
+    id: u64,
+    /// Shared with [`Clients`], which reads the status from it when asked
+    /// (rather than a copy of every subscribed name after every message).
+    state: Arc<Mutex<StreamState>>,
     requests: Streaming<DiscoveryRequest>,
     responses: mpsc::Sender<Result<DiscoveryResponse, Status>>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
@@ -111,8 +123,8 @@ struct Connection {
 
 impl Connection {
     async fn run(mut self) {
-        let id = self.state.status().stream;
-        self.clients.update(self.state.status());
+        let id = self.id;
+        self.clients.add(id, self.state.clone());
         loop {
             let out = tokio::select! {
                 // Shutting down: end the stream cleanly (status OK).
@@ -120,7 +132,7 @@ impl Connection {
                 request = self.requests.next() => match request {
                     Some(Ok(req)) => {
                         let snap = self.snapshots.borrow_and_update().clone();
-                        self.state.on_request(req, &snap)
+                        lock(&self.state).on_request(req, &snap)
                     }
                     Some(Err(status)) => {
                         tracing::debug!(stream = id, %status, "stream broke");
@@ -133,10 +145,9 @@ impl Connection {
                         break;
                     }
                     let snap = self.snapshots.borrow_and_update().clone();
-                    self.state.on_snapshot(&snap)
+                    lock(&self.state).on_snapshot(&snap)
                 }
             };
-            self.clients.update(self.state.status());
             for response in out {
                 if self.responses.send(Ok(response)).await.is_err() {
                     self.clients.remove(id);
@@ -146,4 +157,9 @@ impl Connection {
         }
         self.clients.remove(id);
     }
+}
+
+/// A stream's state; never held across an `await`.
+fn lock(state: &Mutex<StreamState>) -> MutexGuard<'_, StreamState> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
 }

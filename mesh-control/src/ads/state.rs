@@ -27,12 +27,14 @@
 //!   listeners and routes (make before break).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
 use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 
 use super::clients::{ClientStatus, Nack, TypeStatus};
+use super::resolved::Resolutions;
 use crate::snapshot::{Interest, Snapshot};
 use crate::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
 
@@ -51,6 +53,11 @@ struct Sent {
 struct TypeState {
     interest: Interest,
     owed: bool,
+    /// The snapshot version this type was last resolved against. A
+    /// snapshot's version names it (each is made from the last, one up),
+    /// so while it and the subscription stay the same, resolving again
+    /// would find what was found then: nothing to send.
+    resolved: Option<u64>,
     sent: Option<Sent>,
     acked_version: Option<String>,
     last_nack: Option<Nack>,
@@ -65,16 +72,24 @@ pub(crate) struct StreamState {
     node: Option<Node>,
     types: BTreeMap<String, TypeState>,
     nonces: u64,
+    resolutions: Arc<Resolutions>,
 }
 
 impl StreamState {
+    #[cfg(test)]
     pub(crate) fn new(id: u64, peer: Option<String>) -> Self {
+        Self::sharing(id, peer, Arc::default())
+    }
+
+    /// A stream that shares what it resolves with the server's others.
+    pub(crate) fn sharing(id: u64, peer: Option<String>, resolutions: Arc<Resolutions>) -> Self {
         Self {
             id,
             peer,
             node: None,
             types: BTreeMap::new(),
             nonces: 0,
+            resolutions,
         }
     }
 
@@ -153,7 +168,14 @@ impl StreamState {
             let Some(ts) = self.types.get_mut(type_url) else {
                 continue;
             };
-            let items = snapshot.resolve(type_url, &ts.interest);
+            // An ACK, or a request for another type: resolving this one
+            // again (for a client of 1000 services, thousands of resources
+            // and a listener encoded per name) would change nothing.
+            if !ts.owed && ts.resolved == Some(snapshot.version()) {
+                continue;
+            }
+            ts.resolved = Some(snapshot.version());
+            let items = self.resolutions.resolve(snapshot, type_url, &ts.interest);
             let resources: BTreeMap<String, u64> =
                 items.iter().map(|i| (i.name.clone(), i.version)).collect();
             let changed = ts.sent.as_ref().is_none_or(|s| s.resources != resources);
@@ -168,7 +190,7 @@ impl StreamState {
             };
             out.push(DiscoveryResponse {
                 version_info: sent.version.clone(),
-                resources: items.into_iter().map(|i| i.any).collect(),
+                resources: items.iter().map(|i| i.any.clone()).collect(),
                 type_url: type_url.to_owned(),
                 nonce: sent.nonce.clone(),
                 ..Default::default()

@@ -285,3 +285,30 @@ fn unknown_types_are_ignored() {
             .is_empty()
     );
 }
+
+#[test]
+fn a_request_that_brings_a_newer_snapshot_pushes_what_changed_in_it() {
+    // Types are not resolved again while the snapshot and the subscription
+    // stay the same; a newer snapshot seen first on a request (before its
+    // push) must still go out for the types it changed.
+    let snap = Snapshot::initial().next(policy(&["10.0.0.1:1"]));
+    let mut s = StreamState::new(1, None);
+    let eds = one(s.on_request(
+        request(ENDPOINT_TYPE, &["outbound|50051||attendees"], "", ""),
+        &snap,
+    ));
+    let cds = one(s.on_request(request(CLUSTER_TYPE, &[], "", ""), &snap));
+    let ack = request(
+        ENDPOINT_TYPE,
+        &["outbound|50051||attendees"],
+        "1",
+        &eds.nonce,
+    );
+    assert!(s.on_request(ack, &snap).is_empty());
+    let next = snap.next(policy(&["10.0.0.9:1"]));
+    let cds_ack = request(CLUSTER_TYPE, &[], "1", &cds.nonce);
+    let push = one(s.on_request(cds_ack, &next));
+    assert_eq!(push.type_url, ENDPOINT_TYPE);
+    assert_eq!(push.version_info, "2");
+    assert!(s.on_snapshot(&next).is_empty(), "and only once");
+}
