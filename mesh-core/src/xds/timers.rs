@@ -25,6 +25,14 @@ impl Timers {
         }
     }
 
+    /// Stops the timers of resources for which `arrived` holds: they exist.
+    /// Without this, each would still fire and make the client recompute
+    /// its subscriptions, once per resource, long after everything came.
+    pub(crate) fn disarm(&mut self, mut arrived: impl FnMut(Kind, &str) -> bool) {
+        self.deadlines
+            .retain(|(kind, name), _| !arrived(*kind, name));
+    }
+
     /// Stops every timer (the stream broke).
     pub(crate) fn clear(&mut self) {
         self.deadlines.clear();
@@ -84,5 +92,27 @@ mod tests {
             vec![(Kind::RouteConfig, "r".to_owned())]
         );
         assert_eq!(t.next(), None);
+    }
+
+    #[test]
+    fn resources_that_arrived_stop_their_timers() {
+        let mut t = Timers::default();
+        let at = Instant::now() + RESOURCE_TIMEOUT;
+        t.arm(
+            vec![
+                (Kind::Cluster, "a".into()),
+                (Kind::Cluster, "b".into()),
+                (Kind::Endpoints, "a".into()),
+            ],
+            at,
+        );
+        t.disarm(|kind, name| kind == Kind::Cluster && name == "a");
+        assert_eq!(
+            t.due(at),
+            vec![
+                (Kind::Cluster, "b".to_owned()),
+                (Kind::Endpoints, "a".to_owned())
+            ]
+        );
     }
 }

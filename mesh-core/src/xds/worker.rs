@@ -133,7 +133,11 @@ impl Worker {
             Ok(c) => c,
             Err(e) => return Outcome::Failed(e),
         };
-        let mut client = AggregatedDiscoveryServiceClient::new(channel);
+        // A state-of-the-world response for a large mesh is well past
+        // tonic's default 4 MiB limit (1000 services' endpoints are ~1.5 MiB,
+        // 3000 are ~4.7 MiB), and the control plane is trusted: take any size.
+        let mut client =
+            AggregatedDiscoveryServiceClient::new(channel).max_decoding_message_size(usize::MAX);
         self.state
             .new_stream(server.has_feature("ignore_resource_deletion"));
         self.timers.clear();
@@ -207,6 +211,9 @@ impl Worker {
         for r in handled.requests {
             let _ = tx.send(r);
         }
+        let resources = &self.state.resources;
+        self.timers
+            .disarm(|kind, name| resources.contains(kind, name));
         self.timers
             .arm(handled.requested, Instant::now() + self.resource_timeout);
         if handled.changed {
