@@ -15,7 +15,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::workload::SecurityCache;
-use super::{ConnectionInfo, MeshStream, WorkloadPolicy};
+use super::{ConnectionInfo, MeshStream};
 use crate::mesh::Mesh;
 
 /// The first byte of a TLS handshake record; HTTP/1.1 and the HTTP/2
@@ -104,11 +104,6 @@ impl MeshAcceptor {
             policy: None,
             alpn: Arc::new([]),
         }
-    }
-
-    /// An acceptor for `workload`, offering `alpn` protocols over TLS.
-    pub fn for_workload(mesh: &Mesh, workload: WorkloadPolicy, alpn: &[&'static [u8]]) -> Self {
-        Self::new(mesh.clone(), Arc::new(SecurityCache::new(workload)), alpn)
     }
 
     /// Accepts one connection: sniffs whether it starts a TLS handshake

@@ -14,4 +14,4 @@ pub use accept::{AcceptError, Accepted, MeshAcceptor};
 pub use connection::{ConnectionInfo, WithConnectionInfo};
 pub use io::MeshStream;
 pub use mesh_identity::{Identity, PeerIdentity, SpiffeId};
-pub use workload::{WorkloadPolicy, WorkloadSecurity};
+pub use workload::WorkloadPolicy;

@@ -21,18 +21,18 @@ pub struct WorkloadPolicy {
 
 /// What the policies say for one workload under one snapshot.
 #[derive(Debug)]
-pub struct WorkloadSecurity {
+pub(crate) struct WorkloadSecurity {
     /// The snapshot version this was worked out for.
-    pub version: u64,
+    pub(crate) version: u64,
     /// The server address it was worked out for, when a control plane
     /// sent that address its own security (an inbound listener).
-    pub inbound: Option<SocketAddr>,
+    pub(crate) inbound: Option<SocketAddr>,
     /// The effective mutual TLS mode.
-    pub mode: MtlsMode,
+    pub(crate) mode: MtlsMode,
     /// The `PeerAuthentication` (`ns/name`) that decided the mode, if any.
-    pub mode_policy: Option<String>,
+    pub(crate) mode_policy: Option<String>,
     /// The authorization policies that apply, ready to check requests.
-    pub authorizer: Authorizer,
+    pub(crate) authorizer: Authorizer,
 }
 
 /// Caches [`WorkloadSecurity`] per snapshot; lock-free on the request path.

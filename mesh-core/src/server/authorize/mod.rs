@@ -143,35 +143,22 @@ where
         }
         // The application must see exactly the path that was authorized.
         let rebuilt = normalized.path_and_query();
-        if rebuilt != raw {
-            let mut parts = std::mem::take(req.uri_mut()).into_parts();
-            match PathAndQuery::try_from(rebuilt.as_ref()) {
-                Ok(pq) => parts.path_and_query = Some(pq),
-                Err(e) => {
-                    return self.refuse(
-                        MeshError::InvalidPath {
-                            reason: e.to_string(),
-                        },
-                        "",
-                        &req,
-                    );
-                }
-            }
-            match Uri::from_parts(parts) {
-                Ok(uri) => *req.uri_mut() = uri,
-                Err(e) => {
-                    return self.refuse(
-                        MeshError::InvalidPath {
-                            reason: e.to_string(),
-                        },
-                        "",
-                        &req,
-                    );
-                }
-            }
+        if rebuilt != raw
+            && let Err(reason) = replace_path(req.uri_mut(), &rebuilt)
+        {
+            return self.refuse(MeshError::InvalidPath { reason }, "", &req);
         }
         ResponseFuture::inner(self.inner.call(req))
     }
+}
+
+/// Gives `uri` the path (and query) `path_and_query`, keeping the rest.
+fn replace_path(uri: &mut Uri, path_and_query: &str) -> Result<(), String> {
+    let pq = PathAndQuery::try_from(path_and_query).map_err(|e| e.to_string())?;
+    let mut parts = std::mem::take(uri).into_parts();
+    parts.path_and_query = Some(pq);
+    *uri = Uri::from_parts(parts).map_err(|e| e.to_string())?;
+    Ok(())
 }
 
 impl<S> Authorize<S> {
