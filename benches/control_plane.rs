@@ -75,8 +75,9 @@ use mesh::core::xds::{Bootstrap, XdsClient};
 use mesh::policy::Policy;
 use tokio::sync::{mpsc, watch};
 
-const ENDPOINTS: usize = 10;
-const PORT: u16 = 50051;
+#[path = "common/mesh_yaml.rs"]
+mod mesh_yaml;
+use mesh_yaml::{ENDPOINTS, PORT, host, service_yaml};
 /// The service every edit changes (every client watches it).
 const EDITED: usize = 0;
 /// Between edits, so the control plane's reload debounce (100 ms) cannot
@@ -208,58 +209,8 @@ fn parse_args() -> anyhow::Result<Options> {
     Ok(o)
 }
 
-fn host(i: usize) -> String {
-    format!("svc-{i:04}")
-}
-
 fn target(i: usize) -> String {
     format!("{}:{PORT}", host(i))
-}
-
-/// One service's YAML (the same shape as `benches/xds.rs` translates):
-/// endpoints half v1, half v2, on distinct ports of 127.0.0.1; `v1_weight`
-/// percent of the traffic to v1.
-fn service_yaml(i: usize, v1_weight: u32) -> String {
-    let h = host(i);
-    let mut endpoints = String::new();
-    for j in 0..ENDPOINTS {
-        let port = 20_000 + i * ENDPOINTS + j;
-        let version = if j % 2 == 0 { "v1" } else { "v2" };
-        endpoints.push_str(&format!(
-            "  - {{address: 127.0.0.1, ports: {{grpc: {port}}}, labels: {{version: {version}}}}}\n"
-        ));
-    }
-    let v2_weight = 100 - v1_weight;
-    format!(
-        "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: {h}}}
-spec:
-  hosts: [{h}]
-  ports: [{{number: {PORT}, name: grpc, protocol: GRPC}}]
-  endpoints:
-{endpoints}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: {h}}}
-spec:
-  host: {h}
-  subsets:
-  - {{name: v1, labels: {{version: v1}}}}
-  - {{name: v2, labels: {{version: v2}}}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: {h}}}
-spec:
-  hosts: [{h}]
-  http:
-  - name: split
-    route:
-    - {{destination: {{host: {h}, subset: v1}}, weight: {v1_weight}}}
-    - {{destination: {{host: {h}, subset: v2}}, weight: {v2_weight}}}
-"
-    )
 }
 
 /// Writes a file as an operator's tooling should: a temp name, renamed.

@@ -44,8 +44,9 @@ use mesh_control::xds::{
     CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, Resources as ControlResources,
 };
 
-const ENDPOINTS: usize = 10;
-const PORT: u16 = 50051;
+#[path = "common/mesh_yaml.rs"]
+mod mesh_yaml;
+use mesh_yaml::{ENDPOINTS, PORT, host, service_yaml};
 const ROUNDS: usize = 7;
 
 fn services() -> usize {
@@ -54,57 +55,6 @@ fn services() -> usize {
         .and_then(|v| v.parse().ok())
         .filter(|n| *n > 0)
         .unwrap_or(1000)
-}
-
-fn host(i: usize) -> String {
-    format!("svc-{i:04}")
-}
-
-/// One service's YAML: a ServiceEntry with its endpoints (half v1, half
-/// v2), a DestinationRule with the two subsets and a VirtualService
-/// splitting `v1_weight` / the rest between them. The same shape as
-/// `benches/control_plane.rs` writes (distinct ports on 127.0.0.1).
-fn service_yaml(i: usize, v1_weight: u32) -> String {
-    let h = host(i);
-    let mut endpoints = String::new();
-    for j in 0..ENDPOINTS {
-        let port = 20_000 + i * ENDPOINTS + j;
-        let version = if j % 2 == 0 { "v1" } else { "v2" };
-        endpoints.push_str(&format!(
-            "  - {{address: 127.0.0.1, ports: {{grpc: {port}}}, labels: {{version: {version}}}}}\n"
-        ));
-    }
-    let v2_weight = 100 - v1_weight;
-    format!(
-        "apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: {h}}}
-spec:
-  hosts: [{h}]
-  ports: [{{number: {PORT}, name: grpc, protocol: GRPC}}]
-  endpoints:
-{endpoints}---
-apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: {h}}}
-spec:
-  host: {h}
-  subsets:
-  - {{name: v1, labels: {{version: v1}}}}
-  - {{name: v2, labels: {{version: v2}}}}
----
-apiVersion: networking.istio.io/v1
-kind: VirtualService
-metadata: {{name: {h}}}
-spec:
-  hosts: [{h}]
-  http:
-  - name: split
-    route:
-    - {{destination: {{host: {h}, subset: v1}}, weight: {v1_weight}}}
-    - {{destination: {{host: {h}, subset: v2}}, weight: {v2_weight}}}
-"
-    )
 }
 
 fn documents(n: usize, edited: Option<usize>) -> Vec<(String, String)> {
