@@ -4,29 +4,27 @@
 
 mod clients;
 mod resolved;
+mod response;
+mod server;
 mod state;
 #[cfg(test)]
 mod state_tests;
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
-    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
-};
-use envoy_types::pb::envoy::service::discovery::v3::{
-    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
-};
-use futures_util::{Stream, StreamExt};
+use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
+use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Request, Response, Status, Streaming};
+use tonic::{Request, Status, Streaming};
 
 pub(crate) use clients::Clients;
 pub use clients::{ClientStatus, Nack, TypeStatus};
 use resolved::Resolutions;
+use response::Response;
+pub use server::AdsServer;
 use state::StreamState;
 
 use crate::snapshot::Snapshot;
@@ -61,22 +59,12 @@ impl AdsService {
     }
 
     /// The tonic service.
-    pub fn into_server(self) -> AggregatedDiscoveryServiceServer<Self> {
-        AggregatedDiscoveryServiceServer::new(self)
+    pub fn into_server(self) -> AdsServer {
+        AdsServer::new(self)
     }
-}
 
-type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
-
-#[tonic::async_trait]
-impl AggregatedDiscoveryService for AdsService {
-    type StreamAggregatedResourcesStream = ResponseStream<DiscoveryResponse>;
-    type DeltaAggregatedResourcesStream = ResponseStream<DeltaDiscoveryResponse>;
-
-    async fn stream_aggregated_resources(
-        &self,
-        request: Request<Streaming<DiscoveryRequest>>,
-    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+    /// Starts serving one `StreamAggregatedResources` stream.
+    fn start(&self, request: Request<Streaming<DiscoveryRequest>>) -> ResponseStream {
         let peer = request.remote_addr().map(|a: SocketAddr| a.to_string());
         let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -94,19 +82,12 @@ impl AggregatedDiscoveryService for AdsService {
             clients: self.clients.clone(),
         };
         tokio::spawn(conn.run());
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
-    }
-
-    async fn delta_aggregated_resources(
-        &self,
-        _request: Request<Streaming<DeltaDiscoveryRequest>>,
-    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        Err(Status::unimplemented(
-            "incremental (delta) ADS is not implemented yet: use the state-of-the-world \
-             StreamAggregatedResources method (do not ask for delta xDS in the client's bootstrap)",
-        ))
+        ReceiverStream::new(rx)
     }
 }
+
+/// What a stream sends: responses, or the status that ends it.
+type ResponseStream = ReceiverStream<Result<Response, Status>>;
 
 /// One stream's task: reads requests and snapshots, writes responses.
 struct Connection {
@@ -115,7 +96,7 @@ struct Connection {
     /// (rather than a copy of every subscribed name after every message).
     state: Arc<Mutex<StreamState>>,
     requests: Streaming<DiscoveryRequest>,
-    responses: mpsc::Sender<Result<DiscoveryResponse, Status>>,
+    responses: mpsc::Sender<Result<Response, Status>>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     shutdown: watch::Receiver<bool>,
     clients: Arc<Clients>,

@@ -11,7 +11,8 @@
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::snapshot::{Interest, Item, Snapshot};
+use super::response::Resolved;
+use crate::snapshot::{Interest, Snapshot};
 
 /// Subscriptions kept per snapshot: enough for the usual handful of
 /// distinct ones (one per workload kind and type), bounded so clients
@@ -23,7 +24,7 @@ const ENTRIES: usize = 32;
 struct Entry {
     type_url: &'static str,
     interest: Interest,
-    items: Arc<Vec<Item>>,
+    resolved: Arc<Resolved>,
 }
 
 #[derive(Debug, Default)]
@@ -44,14 +45,15 @@ impl Resolutions {
         self.current.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// [`Snapshot::resolve`], answered from what another stream resolved
-    /// for the same snapshot, type and subscription when there is one.
+    /// [`Snapshot::resolve`], encoded, answered from what another stream
+    /// resolved for the same snapshot, type and subscription when there is
+    /// one.
     pub(crate) fn resolve(
         &self,
         snapshot: &Snapshot,
         type_url: &'static str,
         interest: &Interest,
-    ) -> Arc<Vec<Item>> {
+    ) -> Arc<Resolved> {
         let version = snapshot.version();
         {
             let current = self.lock();
@@ -61,11 +63,11 @@ impl Resolutions {
                     .iter()
                     .find(|e| e.type_url == type_url && e.interest == *interest)
             {
-                return e.items.clone();
+                return e.resolved.clone();
             }
         }
         // Resolved without the lock: other streams keep going meanwhile.
-        let items = Arc::new(snapshot.resolve(type_url, interest));
+        let resolved = Arc::new(Resolved::new(snapshot.resolve(type_url, interest)));
         let mut current = self.lock();
         if current.version < version {
             current.version = version;
@@ -80,10 +82,10 @@ impl Resolutions {
             current.entries.push(Entry {
                 type_url,
                 interest: interest.clone(),
-                items: items.clone(),
+                resolved: resolved.clone(),
             });
         }
-        items
+        resolved
     }
 }
 
@@ -104,8 +106,8 @@ mod tests {
         Arc::new(b.build().expect("a valid policy"))
     }
 
-    fn names(items: &[Item]) -> Vec<&str> {
-        items.iter().map(|i| i.name.as_str()).collect()
+    fn names(resolved: &Resolved) -> Vec<&str> {
+        resolved.keys().iter().map(|(n, _)| n.as_str()).collect()
     }
 
     #[test]

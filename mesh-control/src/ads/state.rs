@@ -30,11 +30,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
-use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 
 use super::clients::{ClientStatus, Nack, TypeStatus};
 use super::resolved::Resolutions;
+use super::response::{Resolved, Response};
 use crate::snapshot::{Interest, Snapshot};
 use crate::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
 
@@ -46,7 +47,7 @@ const PUSH_ORDER: [&str; 4] = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE
 struct Sent {
     nonce: String,
     version: String,
-    resources: BTreeMap<String, u64>,
+    resources: Arc<Resolved>,
 }
 
 #[derive(Debug, Default)]
@@ -98,7 +99,7 @@ impl StreamState {
         &mut self,
         req: DiscoveryRequest,
         snapshot: &Snapshot,
-    ) -> Vec<DiscoveryResponse> {
+    ) -> Vec<Response> {
         if self.node.is_none() {
             self.node = req.node.clone();
         }
@@ -115,8 +116,8 @@ impl StreamState {
                 ts.stale_requests += 1;
                 let interest =
                     next_interest(&ts.interest, first, &req.resource_names, &req.type_url);
-                let resubscribed = interest != ts.interest;
-                if resubscribed {
+                let resubscribed = interest.is_some();
+                if let Some(interest) = interest {
                     ts.interest = interest;
                     ts.owed = true;
                 }
@@ -146,20 +147,22 @@ impl StreamState {
         let Some(ts) = self.types.get_mut(&req.type_url) else {
             return Vec::new();
         };
-        let interest = next_interest(&ts.interest, first, &req.resource_names, &req.type_url);
-        if interest != ts.interest || fresh {
+        if let Some(interest) =
+            next_interest(&ts.interest, first, &req.resource_names, &req.type_url)
+        {
             ts.interest = interest;
             ts.owed = true;
         }
+        ts.owed |= fresh;
         self.flush(snapshot)
     }
 
     /// Handles a new snapshot; returns the responses to send, in order.
-    pub(crate) fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<DiscoveryResponse> {
+    pub(crate) fn on_snapshot(&mut self, snapshot: &Snapshot) -> Vec<Response> {
         self.flush(snapshot)
     }
 
-    fn flush(&mut self, snapshot: &Snapshot) -> Vec<DiscoveryResponse> {
+    fn flush(&mut self, snapshot: &Snapshot) -> Vec<Response> {
         if !snapshot.is_ready() {
             return Vec::new();
         }
@@ -175,10 +178,11 @@ impl StreamState {
                 continue;
             }
             ts.resolved = Some(snapshot.version());
-            let items = self.resolutions.resolve(snapshot, type_url, &ts.interest);
-            let resources: BTreeMap<String, u64> =
-                items.iter().map(|i| (i.name.clone(), i.version)).collect();
-            let changed = ts.sent.as_ref().is_none_or(|s| s.resources != resources);
+            let resources = self.resolutions.resolve(snapshot, type_url, &ts.interest);
+            let changed = ts
+                .sent
+                .as_ref()
+                .is_none_or(|s| !s.resources.same(&resources));
             if !(ts.owed || changed) {
                 continue;
             }
@@ -188,12 +192,11 @@ impl StreamState {
                 version: snapshot.version().to_string(),
                 resources,
             };
-            out.push(DiscoveryResponse {
+            out.push(Response {
                 version_info: sent.version.clone(),
-                resources: items.iter().map(|i| i.any.clone()).collect(),
-                type_url: type_url.to_owned(),
+                type_url,
                 nonce: sent.nonce.clone(),
-                ..Default::default()
+                resources: sent.resources.clone(),
             });
             ts.sent = Some(sent);
             ts.owed = false;
@@ -228,7 +231,7 @@ impl StreamState {
                         sent_resources: s
                             .sent
                             .as_ref()
-                            .map(|x| x.resources.keys().cloned().collect())
+                            .map(|x| x.resources.keys().iter().map(|(n, _)| n.clone()).collect())
                             .unwrap_or_default(),
                         acked_version: s.acked_version.clone(),
                         last_nack: s.last_nack.clone(),
@@ -241,10 +244,16 @@ impl StreamState {
     }
 }
 
-/// The subscription a request states. An empty list on a stream's first
-/// request for LDS or CDS is a wildcard (the legacy rule), and stays one
-/// while later requests keep the list empty; `*` is an explicit wildcard.
-fn next_interest(prev: &Interest, first: bool, names: &[String], type_url: &str) -> Interest {
+/// The subscription a request states, if it is not `prev`. An empty list
+/// on a stream's first request for LDS or CDS is a wildcard (the legacy
+/// rule), and stays one while later requests keep the list empty; `*` is
+/// an explicit wildcard.
+fn next_interest(
+    prev: &Interest,
+    first: bool,
+    names: &[String],
+    type_url: &str,
+) -> Option<Interest> {
     let wildcard_capable = type_url == LISTENER_TYPE || type_url == CLUSTER_TYPE;
     let wildcard = wildcard_capable
         && if names.is_empty() {
@@ -252,10 +261,24 @@ fn next_interest(prev: &Interest, first: bool, names: &[String], type_url: &str)
         } else {
             names.iter().any(|n| n == "*")
         };
-    Interest {
+    let named = || names.iter().filter(|n| *n != "*");
+    // Every ACK restates the subscription (thousands of names for a large
+    // client): recognise an unchanged one without building a set of
+    // strings. gRPC's clients send their names sorted and unique; any
+    // other list is sorted here, by reference.
+    let unchanged = wildcard == prev.wildcard
+        && if named().zip(named().skip(1)).all(|(a, b)| a < b) {
+            named().eq(prev.names.iter())
+        } else {
+            let mut list: Vec<&String> = named().collect();
+            list.sort_unstable();
+            list.dedup();
+            list.into_iter().eq(prev.names.iter())
+        };
+    (!unchanged).then(|| Interest {
         wildcard,
-        names: names.iter().filter(|n| *n != "*").cloned().collect(),
-    }
+        names: named().cloned().collect(),
+    })
 }
 
 fn struct_json(s: &Struct) -> serde_json::Value {
@@ -275,5 +298,52 @@ fn value_json(v: &Value) -> serde_json::Value {
         Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
         Some(Kind::StructValue(s)) => struct_json(s),
         Some(Kind::ListValue(l)) => l.values.iter().map(value_json).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|n| (*n).to_owned()).collect()
+    }
+
+    fn interest(wildcard: bool, list: &[&str]) -> Interest {
+        Interest {
+            wildcard,
+            names: list.iter().map(|n| (*n).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_restated_subscription_is_no_change_in_any_order() {
+        let prev = interest(false, &["a", "b", "c"]);
+        let same = |list: &[&str]| next_interest(&prev, false, &names(list), ROUTE_TYPE);
+        assert_eq!(same(&["a", "b", "c"]), None);
+        assert_eq!(same(&["c", "a", "b"]), None, "unsorted: the slow path");
+        assert_eq!(same(&["a", "b", "c", "b"]), None, "a repeated name");
+        assert_eq!(same(&["a", "b"]), Some(interest(false, &["a", "b"])));
+        assert_eq!(same(&["a", "a", "b"]), Some(interest(false, &["a", "b"])));
+        assert_eq!(same(&["a", "b", "d"]), Some(interest(false, &["a", "b", "d"])));
+    }
+
+    #[test]
+    fn wildcards_follow_the_legacy_rule() {
+        let none = Interest::default();
+        let wild = interest(true, &[]);
+        assert_eq!(next_interest(&none, true, &[], LISTENER_TYPE), Some(wild.clone()));
+        assert_eq!(next_interest(&none, true, &[], ROUTE_TYPE), None, "RDS has no wildcard");
+        assert_eq!(next_interest(&wild, false, &[], CLUSTER_TYPE), None, "stays one");
+        assert_eq!(
+            next_interest(&wild, false, &names(&["a"]), CLUSTER_TYPE),
+            Some(interest(false, &["a"])),
+            "names end it"
+        );
+        assert_eq!(
+            next_interest(&wild, false, &names(&["*", "a"]), CLUSTER_TYPE),
+            Some(interest(true, &["a"])),
+            "`*` keeps it beside names"
+        );
     }
 }

@@ -8,6 +8,7 @@ use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, Discovery
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use mesh_core::policy::{Destination, Endpoint, Policy, Route, Service};
 
+use super::response::Response;
 use super::state::StreamState;
 use crate::snapshot::Snapshot;
 use crate::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
@@ -38,9 +39,10 @@ fn request(type_url: &str, names: &[&str], version: &str, nonce: &str) -> Discov
     }
 }
 
-fn one(mut out: Vec<DiscoveryResponse>) -> DiscoveryResponse {
+/// The one response, as the client decodes it.
+fn one(mut out: Vec<Response>) -> DiscoveryResponse {
     assert_eq!(out.len(), 1, "{out:?}");
-    out.remove(0)
+    out.remove(0).to_message()
 }
 
 #[test]
@@ -271,7 +273,7 @@ fn clusters_and_endpoints_go_out_before_listeners_and_routes() {
         .build()
         .unwrap();
     let out = s.on_snapshot(&snap.next(Arc::new(p)));
-    let order: Vec<&str> = out.iter().map(|r| r.type_url.as_str()).collect();
+    let order: Vec<&str> = out.iter().map(|r| r.type_url).collect();
     assert_eq!(order, [CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE]);
 }
 
