@@ -74,10 +74,8 @@ where
                 Box::pin(async move { Ok(status.into_http()) })
             }
             _ => {
-                let status = Status::unimplemented(format!(
-                    "{SERVICE} has no method {}",
-                    req.uri().path()
-                ));
+                let status =
+                    Status::unimplemented(format!("{SERVICE} has no method {}", req.uri().path()));
                 Box::pin(async move { Ok(status.into_http()) })
             }
         }

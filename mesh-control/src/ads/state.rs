@@ -325,16 +325,30 @@ mod tests {
         assert_eq!(same(&["a", "b", "c", "b"]), None, "a repeated name");
         assert_eq!(same(&["a", "b"]), Some(interest(false, &["a", "b"])));
         assert_eq!(same(&["a", "a", "b"]), Some(interest(false, &["a", "b"])));
-        assert_eq!(same(&["a", "b", "d"]), Some(interest(false, &["a", "b", "d"])));
+        assert_eq!(
+            same(&["a", "b", "d"]),
+            Some(interest(false, &["a", "b", "d"]))
+        );
     }
 
     #[test]
     fn wildcards_follow_the_legacy_rule() {
         let none = Interest::default();
         let wild = interest(true, &[]);
-        assert_eq!(next_interest(&none, true, &[], LISTENER_TYPE), Some(wild.clone()));
-        assert_eq!(next_interest(&none, true, &[], ROUTE_TYPE), None, "RDS has no wildcard");
-        assert_eq!(next_interest(&wild, false, &[], CLUSTER_TYPE), None, "stays one");
+        assert_eq!(
+            next_interest(&none, true, &[], LISTENER_TYPE),
+            Some(wild.clone())
+        );
+        assert_eq!(
+            next_interest(&none, true, &[], ROUTE_TYPE),
+            None,
+            "RDS has no wildcard"
+        );
+        assert_eq!(
+            next_interest(&wild, false, &[], CLUSTER_TYPE),
+            None,
+            "stays one"
+        );
         assert_eq!(
             next_interest(&wild, false, &names(&["a"]), CLUSTER_TYPE),
             Some(interest(false, &["a"])),
