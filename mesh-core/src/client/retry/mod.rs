@@ -74,7 +74,11 @@ fn grpc_timeout_value(left: std::time::Duration) -> Option<HeaderValue> {
     let (value, unit) = grpc_timeout_parts(left);
     write!(cursor, "{value}{unit}").ok()?;
     let n = cursor.position() as usize;
-    HeaderValue::from_bytes(&buf[..n]).ok()
+    let mut value = HeaderValue::from_bytes(&buf[..n]).ok()?;
+    // Almost every request's remaining time differs: not worth an HPACK
+    // table entry (see `telemetry::trace::traceparent`).
+    value.set_sensitive(true);
+    Some(value)
 }
 
 impl<S, B, R> Service<Request<B>> for Retry<S>

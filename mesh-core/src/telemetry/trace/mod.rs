@@ -106,7 +106,12 @@ fn traceparent(sc: &SpanContext) -> Option<HeaderValue> {
         &mut buf[53..55],
         &[sc.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8()],
     );
-    HeaderValue::from_bytes(&buf).ok()
+    let mut value = HeaderValue::from_bytes(&buf).ok()?;
+    // A new value on every request: HPACK-indexing it would only evict the
+    // headers that do repeat (`:path`, `content-type`, `te`...) from both
+    // peers' tables. Sensitive values are sent as never-indexed literals.
+    value.set_sensitive(true);
+    Some(value)
 }
 
 /// The trace in the headers, on an empty context: the caller's span as a
