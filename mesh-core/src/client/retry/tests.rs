@@ -221,6 +221,7 @@ async fn grpc_attempts_carry_the_time_left() {
         .unwrap();
     let seen = seen.lock().unwrap();
     let value = seen[0].as_ref().expect("grpc-timeout is set");
+    assert!(value.is_sensitive(), "kept out of HPACK's table");
     let left = crate::protocol::decode_grpc_timeout(value).unwrap();
     assert!(
         left <= Duration::from_secs(2) && left > Duration::from_millis(1900),

@@ -114,6 +114,10 @@ async fn client_starts_a_new_sampled_trace_without_a_parent() {
         .expect("infallible")
         .into_body();
     let traceparent = header(&sent, "traceparent").expect("traceparent");
+    assert!(
+        sent["traceparent"].is_sensitive(),
+        "a new value per request is kept out of HPACK's table"
+    );
     let [version, trace, span, flags] = parse(&traceparent);
     assert_eq!((version.as_str(), flags.as_str()), ("00", "01"));
     assert_eq!((trace.len(), span.len()), (32, 16));
