@@ -26,13 +26,17 @@ const RESOURCES_KEY: u8 = 2 << 3 | 2;
 const TYPE_URL_KEY: u8 = 4 << 3 | 2;
 const NONCE_KEY: u8 = 5 << 3 | 2;
 
+/// Each resource's name and the snapshot version of its last change, in
+/// the order sent: what a stream remembers of a response (the encoding is
+/// dropped once sent, so a stream whose subscription no other shares
+/// holds names, not megabytes).
+pub(crate) type Keys = Arc<[(String, u64)]>;
+
 /// A resolved subscription: which resources, at which versions, and the
 /// `resources` field of a response carrying them, encoded.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Resolved {
-    /// Each resource's name and the snapshot version of its last change,
-    /// in the order sent.
-    keys: Vec<(String, u64)>,
+    keys: Keys,
     /// The repeated `resources` field, every element with its key.
     encoded: Bytes,
 }
@@ -56,21 +60,21 @@ impl Resolved {
             keys.push((item.name, item.version));
         }
         Self {
-            keys,
+            keys: keys.into(),
             encoded: encoded.freeze(),
         }
     }
 
     /// The resources' names and versions, in the order sent.
-    pub(crate) fn keys(&self) -> &[(String, u64)] {
+    pub(crate) fn keys(&self) -> &Keys {
         &self.keys
     }
+}
 
-    /// Whether `self` and `other` hold the same resources at the same
-    /// versions (cheap when both are the same shared resolution).
-    pub(crate) fn same(self: &Arc<Self>, other: &Arc<Self>) -> bool {
-        Arc::ptr_eq(self, other) || self.keys == other.keys
-    }
+/// Whether `a` and `b` name the same resources at the same versions
+/// (cheap when both come from the same shared resolution).
+pub(crate) fn same_keys(a: &Keys, b: &Keys) -> bool {
+    Arc::ptr_eq(a, b) || a == b
 }
 
 /// One `DiscoveryResponse` to send on one stream.
@@ -196,12 +200,12 @@ mod tests {
 
     #[test]
     fn sameness_is_by_names_and_versions() {
-        let a = Arc::new(Resolved::new(vec![item("a", 1, b"x")]));
-        let again = Arc::new(Resolved::new(vec![item("a", 1, b"x")]));
-        let newer = Arc::new(Resolved::new(vec![item("a", 2, b"y")]));
-        assert!(a.same(&a));
-        assert!(a.same(&again));
-        assert!(!a.same(&newer));
-        assert_eq!(a.keys(), [("a".to_owned(), 1)]);
+        let a = Resolved::new(vec![item("a", 1, b"x")]);
+        let again = Resolved::new(vec![item("a", 1, b"x")]);
+        let newer = Resolved::new(vec![item("a", 2, b"y")]);
+        assert!(same_keys(a.keys(), a.keys()));
+        assert!(same_keys(a.keys(), again.keys()));
+        assert!(!same_keys(a.keys(), newer.keys()));
+        assert_eq!(a.keys()[..], [("a".to_owned(), 1)]);
     }
 }

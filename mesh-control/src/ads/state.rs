@@ -35,7 +35,7 @@ use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 
 use super::clients::{ClientStatus, Nack, TypeStatus};
 use super::resolved::Resolutions;
-use super::response::{Resolved, Response};
+use super::response::{Keys, Response, same_keys};
 use crate::snapshot::{Interest, Snapshot};
 use crate::xds::{CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE};
 
@@ -47,7 +47,7 @@ const PUSH_ORDER: [&str; 4] = [CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE
 struct Sent {
     nonce: String,
     version: String,
-    resources: Arc<Resolved>,
+    resources: Keys,
 }
 
 #[derive(Debug, Default)]
@@ -182,7 +182,7 @@ impl StreamState {
             let changed = ts
                 .sent
                 .as_ref()
-                .is_none_or(|s| !s.resources.same(&resources));
+                .is_none_or(|s| !same_keys(&s.resources, resources.keys()));
             if !(ts.owed || changed) {
                 continue;
             }
@@ -190,13 +190,13 @@ impl StreamState {
             let sent = Sent {
                 nonce: self.nonces.to_string(),
                 version: snapshot.version().to_string(),
-                resources,
+                resources: resources.keys().clone(),
             };
             out.push(Response {
                 version_info: sent.version.clone(),
                 type_url,
                 nonce: sent.nonce.clone(),
-                resources: sent.resources.clone(),
+                resources,
             });
             ts.sent = Some(sent);
             ts.owed = false;
@@ -231,7 +231,7 @@ impl StreamState {
                         sent_resources: s
                             .sent
                             .as_ref()
-                            .map(|x| x.resources.keys().iter().map(|(n, _)| n.clone()).collect())
+                            .map(|x| x.resources.iter().map(|(n, _)| n.clone()).collect())
                             .unwrap_or_default(),
                         acked_version: s.acked_version.clone(),
                         last_nack: s.last_nack.clone(),
