@@ -126,3 +126,30 @@ impl Encoder for ResponseEncoder {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::sync::watch;
+    use tower_service::Service as _;
+
+    use super::*;
+    use crate::snapshot::Snapshot;
+
+    #[tokio::test]
+    async fn an_unknown_method_is_unimplemented_and_named() {
+        let (_snapshots, snapshot_rx) = watch::channel(Arc::new(Snapshot::initial()));
+        let (_shutdown, shutdown_rx) = watch::channel(false);
+        let ads = AdsService::new(snapshot_rx, Arc::default(), shutdown_rx);
+        let path = format!("/{SERVICE}/FetchListeners");
+        let req = http::Request::builder()
+            .uri(path.as_str())
+            .body(Body::empty())
+            .expect("a request");
+        let res = AdsServer::new(ads).call(req).await.expect("infallible");
+        let status = Status::from_header_map(res.headers()).expect("a gRPC status");
+        assert_eq!(status.code(), tonic::Code::Unimplemented);
+        assert!(status.message().contains(&path), "{status:?}");
+    }
+}
