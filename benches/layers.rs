@@ -14,7 +14,9 @@
 //! routing decision, to the route layer alone). Allocations are counted by
 //! a counting global allocator (`stats_alloc`); everything runs on one
 //! thread (a current-thread tokio runtime), so the counts are exact.
-//! `MESH_BENCH_SUMMARY=0` skips the summary.
+//! `MESH_BENCH_SUMMARY=0` skips the summary; `MESH_BENCH_ONLY=NAME[,NAME]`
+//! keeps only those variants in it (for a profiler or heaptrack, which
+//! then sees one variant's requests).
 
 use std::alloc::System;
 use std::convert::Infallible;
@@ -382,6 +384,10 @@ fn summary() {
     let rt = runtime();
     let mesh = mesh();
     let mut vs = variants(&rt, &mesh);
+    if let Ok(only) = std::env::var("MESH_BENCH_ONLY") {
+        let keep: Vec<&str> = only.split(',').collect();
+        vs.retain(|(name, _, _)| keep.contains(name));
+    }
     const ROUNDS: usize = 7;
     const PER_ROUND: u64 = 20_000;
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); vs.len()];

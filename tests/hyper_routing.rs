@@ -172,3 +172,32 @@ async fn subsets_select_endpoints_by_every_label() -> anyhow::Result<()> {
     assert_eq!(counts.len(), 1, "{counts:?}");
     Ok(())
 }
+
+/// A request that carries `ReportServedBy` learns which endpoint answered;
+/// others do not pay for the response extension.
+#[tokio::test]
+async fn served_by_is_reported_when_asked_for() -> anyhow::Result<()> {
+    use mesh_core::client::balance::{ReportServedBy, ServedBy};
+
+    let v1 = backend("v1").await?;
+    let policy = Policy::builder()
+        .service(Service::new("attendees").endpoint(Endpoint::new(v1.addr)))
+        .routes(
+            "attendees",
+            [Route::to("all", Destination::new("attendees"))],
+        )
+        .build()?;
+    let mesh = Mesh::new(policy);
+    let client = MeshClient::new(&mesh, "attendees")?;
+
+    let res = client.request(get("/users")).await;
+    assert_eq!(res.status(), http::StatusCode::OK);
+    assert_eq!(res.extensions().get::<ServedBy>(), None);
+
+    let mut asking = get("/users");
+    asking.extensions_mut().insert(ReportServedBy);
+    let res = client.request(asking).await;
+    assert_eq!(res.status(), http::StatusCode::OK);
+    assert_eq!(res.extensions().get::<ServedBy>(), Some(&ServedBy(v1.addr)));
+    Ok(())
+}

@@ -209,12 +209,20 @@ fn percent_encode(message: &str) -> String {
     out
 }
 
-/// Formats a `grpc-timeout` value: at most eight digits and the finest unit
-/// that fits, rounded up so the callee never sees more time than there is.
+/// Formats a `grpc-timeout` value: the time rounded up to three
+/// significant figures, in the coarsest unit that states it exactly.
+///
+/// Rounding up means the callee is never told it has less time than it
+/// does; the caller enforces its own deadline anyway. Three figures (at
+/// most 1 % more) is what gRPC's C core sends too, and it makes the values
+/// repeat: a 5 s timeout goes out as `5S` on nearly every request, which
+/// HPACK can index and the client can keep as one shared header value.
 ///
 /// ```
 /// use std::time::Duration;
-/// assert_eq!(mesh_core::protocol::encode_grpc_timeout(Duration::from_millis(1500)), "1500000u");
+/// use mesh_core::protocol::encode_grpc_timeout;
+/// assert_eq!(encode_grpc_timeout(Duration::from_millis(1500)), "1500m");
+/// assert_eq!(encode_grpc_timeout(Duration::from_micros(4_999_987)), "5S");
 /// ```
 pub fn encode_grpc_timeout(d: Duration) -> String {
     let (v, unit) = grpc_timeout_parts(d);
@@ -225,21 +233,60 @@ pub fn encode_grpc_timeout(d: Duration) -> String {
 /// format them without allocating.
 pub(crate) fn grpc_timeout_parts(d: Duration) -> (u128, &'static str) {
     const MAX: u128 = 99_999_999;
-    let nanos = d.as_nanos();
-    for (unit, per) in [
-        ("n", 1u128),
+    // Finest first.
+    const UNITS: [(&str, u128); 6] = [
+        ("n", 1),
         ("u", 1_000),
         ("m", 1_000_000),
         ("S", 1_000_000_000),
         ("M", 60_000_000_000),
         ("H", 3_600_000_000_000),
-    ] {
+    ];
+    let nanos = round_up_to_three_figures(d.as_nanos());
+    if nanos == 0 {
+        return (0, "n");
+    }
+    if let Some((unit, per)) = UNITS
+        .iter()
+        .rev()
+        .find(|(_, per)| nanos.is_multiple_of(*per) && nanos / per <= MAX)
+    {
+        return (nanos / per, unit);
+    }
+    // No unit states it exactly in eight digits (years): the finest that
+    // fits, rounded up.
+    for (unit, per) in UNITS {
         let v = nanos.div_ceil(per);
         if v <= MAX {
             return (v, unit);
         }
     }
     (MAX, "H")
+}
+
+/// The smallest number of at most three significant figures that is not
+/// below `x`.
+fn round_up_to_three_figures(x: u128) -> u128 {
+    let mut scale = 1;
+    while x / scale >= 1000 {
+        scale *= 10;
+    }
+    x.div_ceil(scale) * scale
+}
+
+/// A header value holding the first `len` bytes of `buf`, in one
+/// allocation that its clones share.
+///
+/// `HeaderValue::from_bytes` copies into a `Bytes` whose first clone
+/// allocates again (to make the buffer shareable); values the mesh writes
+/// and then copies, such as `traceparent` (the retry layer keeps the
+/// headers), are made shareable from the start. `None` if the bytes are
+/// not a valid header value.
+pub(crate) fn shared_header_value<const N: usize>(buf: [u8; N], len: usize) -> Option<HeaderValue> {
+    if len > N {
+        return None;
+    }
+    HeaderValue::from_maybe_shared(Bytes::from_owner(buf).slice(..len)).ok()
 }
 
 /// Parses a `grpc-timeout` value; `None` if it is malformed.
@@ -279,8 +326,28 @@ mod tests {
             let enc = HeaderValue::from_str(&encode_grpc_timeout(d)).unwrap();
             let back = decode_grpc_timeout(&enc).unwrap();
             assert!(back >= d, "{d:?} -> {enc:?} -> {back:?}");
+            // At most 1 % more than there is.
+            assert!(
+                back.as_nanos() * 100 <= d.as_nanos() * 101,
+                "{d:?} -> {enc:?}"
+            );
         }
-        assert_eq!(encode_grpc_timeout(Duration::from_secs(100)), "100000m");
+        for (d, enc) in [
+            (Duration::ZERO, "0n"),
+            (Duration::from_nanos(999), "999n"),
+            (Duration::from_nanos(1001), "1010n"),
+            (Duration::from_secs(100), "100S"),
+            (Duration::from_secs(120), "2M"),
+            (Duration::from_secs(7200), "2H"),
+            (Duration::from_millis(4_999), "5S"),
+            (Duration::from_millis(4_989), "4990m"),
+            (Duration::from_micros(1_234_567), "1240m"),
+            (Duration::from_secs(200_000), "200000S"),
+            // In no unit exactly within eight digits (3333333.3 M).
+            (Duration::from_secs(200_000_000), "3333334M"),
+        ] {
+            assert_eq!(encode_grpc_timeout(d), enc, "{d:?}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod report;
 use std::time::Duration;
 
 use mesh_core::Mesh;
-use mesh_core::client::balance::ServedBy;
+use mesh_core::client::balance::{ReportServedBy, ServedBy};
 use mesh_core::policy::Policy;
 use mesh_core::protocol::grpc_code_name;
 use mesh_core::xds::{Bootstrap, BootstrapError, XdsClient, XdsError};
@@ -163,6 +163,7 @@ impl Probe {
                 service: self.service.clone(),
             });
             request.set_timeout(self.timeout);
+            request.extensions_mut().insert(ReportServedBy);
             match health.check(request).await {
                 Ok(response) => {
                     let endpoint = response

@@ -11,11 +11,28 @@ use tokio::time::Instant;
 use super::pool::PooledEndpoint;
 use crate::error::MeshError;
 
-/// The endpoint that answered: a response extension the balancer adds, so
-/// that callers (probes, tests, access logs) can tell which endpoint served
-/// a request: `res.extensions().get::<ServedBy>()`.
+/// The endpoint that answered: a response extension the balancer adds to
+/// the responses of requests that carry [`ReportServedBy`], so that callers
+/// (probes, tests, access logs) can tell which endpoint served a request:
+/// `res.extensions().get::<ServedBy>()`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ServedBy(pub SocketAddr);
+
+/// A request extension asking for [`ServedBy`] on the response, as gRPC's
+/// `grpc.Peer` call option asks for the peer.
+///
+/// Opt-in because a response's extensions are usually empty, and the
+/// first one costs three heap allocations (the map, its table and the
+/// value) on every request.
+///
+/// ```
+/// use mesh_core::client::balance::ReportServedBy;
+///
+/// let mut req = http::Request::new(());
+/// req.extensions_mut().insert(ReportServedBy);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ReportServedBy;
 
 /// Keeps the endpoint's in-flight count right even when the request is
 /// dropped before it finishes.
@@ -29,22 +46,25 @@ impl<E> Drop for InFlight<E> {
 
 pin_project! {
     /// The response of [`super::Balance`]: the endpoint's, with its latency
-    /// and failures recorded and [`ServedBy`] in its extensions.
+    /// and failures recorded and, if asked for, [`ServedBy`] in its
+    /// extensions.
     pub struct ResponseFuture<F, E> {
         #[pin]
         inner: F,
         in_flight: InFlight<E>,
         started: Instant,
+        report_served_by: bool,
     }
 }
 
 impl<F, E> ResponseFuture<F, E> {
-    pub(super) fn new(inner: F, endpoint: Arc<PooledEndpoint<E>>) -> Self {
+    pub(super) fn new(inner: F, endpoint: Arc<PooledEndpoint<E>>, report_served_by: bool) -> Self {
         endpoint.load.start();
         Self {
             inner,
             in_flight: InFlight(endpoint),
             started: Instant::now(),
+            report_served_by,
         }
     }
 }
@@ -62,7 +82,9 @@ where
         let now = Instant::now();
         match &mut out {
             Ok(res) => {
-                res.extensions_mut().insert(ServedBy(endpoint.addr));
+                if *this.report_served_by {
+                    res.extensions_mut().insert(ServedBy(endpoint.addr));
+                }
                 endpoint.load.connected();
                 endpoint.load.observe(now - *this.started, now);
             }

@@ -17,7 +17,7 @@ use http::{Request, Response};
 use tokio::time::Instant;
 use tower_service::Service;
 
-pub use future::{ResponseFuture, ServedBy};
+pub use future::{ReportServedBy, ResponseFuture, ServedBy};
 
 use crate::client::route::RouteDecision;
 use crate::error::{MeshError, Unhealthy};
@@ -171,6 +171,7 @@ where
             });
         };
         let mut service = chosen.service.clone();
-        FailOr::inner(ResponseFuture::new(service.call(req), chosen))
+        let report = decision.reports_served_by();
+        FailOr::inner(ResponseFuture::new(service.call(req), chosen, report))
     }
 }

@@ -20,9 +20,13 @@ use crate::error::MeshError;
 use crate::protocol::{Protocol, decode_grpc_timeout};
 use crate::telemetry::context::inbound_deadline;
 
-/// When a request must be finished, put in its extensions for the retry
-/// layer (which never starts an attempt past it and tells the destination
-/// how long is left).
+/// When a request must be finished, for the retry layer (which never
+/// starts an attempt past it and tells the destination how long is left).
+///
+/// The deadline layer writes it into the request's [`RouteDecision`]; a
+/// request that reached the deadline layer without one (the layer used
+/// without routing) carries it as an extension of its own.
+/// [`RequestDeadline::of`] reads either.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequestDeadline {
     /// The instant the request fails.
@@ -32,6 +36,16 @@ pub struct RequestDeadline {
     /// Whether a caller's or inbound deadline was shorter than the route's
     /// timeout.
     pub clamped: bool,
+}
+
+impl RequestDeadline {
+    /// The deadline of a request, from its extensions.
+    pub fn of(extensions: &http::Extensions) -> Option<Self> {
+        match extensions.get::<RouteDecision>() {
+            Some(decision) => decision.deadline().copied(),
+            None => extensions.get::<Self>().copied(),
+        }
+    }
 }
 
 /// Enforces the route timeout and any inherited deadline.
@@ -84,8 +98,16 @@ where
         };
         // The decision (an `Arc`) names the route if the deadline passes;
         // copying the name now would allocate on every request.
-        let route = req.extensions().get::<RouteDecision>().cloned();
-        req.extensions_mut().insert(deadline);
+        let route = match req.extensions_mut().get_mut::<RouteDecision>() {
+            Some(decision) => {
+                decision.set_deadline(deadline);
+                Some(decision.clone())
+            }
+            None => {
+                req.extensions_mut().insert(deadline);
+                None
+            }
+        };
         ResponseFuture::bounded(self.inner.call(req), deadline, route)
     }
 }
@@ -126,7 +148,7 @@ mod tests {
     > + Clone {
         service_fn(move |req: Request<()>| async move {
             tokio::time::sleep(delay).await;
-            Ok::<_, MeshError>(req.extensions().get::<RequestDeadline>().copied())
+            Ok::<_, MeshError>(RequestDeadline::of(req.extensions()))
         })
     }
 
@@ -182,6 +204,26 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("clamped"), "{err}");
+    }
+
+    /// Without the route layer there is no decision to hold the deadline:
+    /// it travels as an extension of its own, and `RequestDeadline::of`
+    /// finds it there.
+    #[tokio::test(start_paused = true)]
+    async fn unrouted_requests_carry_the_deadline_as_an_extension() {
+        let req = Request::builder()
+            .uri("/x")
+            .header("grpc-timeout", "50m")
+            .body(())
+            .unwrap();
+        let seen = DeadlineLayer::new(Protocol::Grpc)
+            .layer(slow(Duration::from_millis(10)))
+            .oneshot(req)
+            .await
+            .unwrap()
+            .expect("a deadline");
+        assert_eq!(seen.budget, Duration::from_millis(50));
+        assert!(seen.clamped);
     }
 
     #[tokio::test(start_paused = true)]

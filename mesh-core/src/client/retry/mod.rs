@@ -4,6 +4,15 @@
 //!
 //! Only bodies that are complete when the request is made (and at most
 //! [`body::MAX_REPLAY_BYTES`]) can be sent twice; others go out once.
+//!
+//! The first attempt is the caller's request itself, extensions and all;
+//! the layer keeps a copy of its method, URI, version and headers (one
+//! allocation) to build any retry from. A retried attempt carries the
+//! request's [`RouteDecision`], but not the caller's other extensions:
+//! `http::Extensions` can only be copied whole, one allocation per value
+//! plus two for the map, on every request whether it is retried or not.
+//! The layers below the retry layer (the balancer and the transport) need
+//! none of them. linkerd2-proxy's retries make the same choice.
 
 mod body;
 mod budget;
@@ -28,7 +37,7 @@ use crate::client::deadline::RequestDeadline;
 use crate::client::route::RouteDecision;
 use crate::error::{BoxError, MeshError};
 use crate::mesh::Mesh;
-use crate::protocol::{Protocol, grpc_timeout_parts};
+use crate::protocol::{Protocol, grpc_timeout_parts, shared_header_value};
 
 /// Retries requests by their route's policy.
 #[derive(Clone, Debug)]
@@ -65,20 +74,35 @@ fn set_grpc_timeout(
 
 const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
 
-/// [`crate::protocol::encode_grpc_timeout`] as a header value, formatted on the stack: the
-/// value's own allocation is the only one.
+/// [`crate::protocol::encode_grpc_timeout`] as a header value.
+///
+/// Rounded to three figures, consecutive requests on a route nearly always
+/// send the same value, so each thread keeps the last one and hands out
+/// clones (a reference count, no allocation); a new value is formatted on
+/// the stack into one allocation. The value is left indexable: it repeats,
+/// so HPACK sends it as a one-byte table reference.
 fn grpc_timeout_value(left: std::time::Duration) -> Option<HeaderValue> {
+    use std::cell::RefCell;
     use std::io::Write as _;
-    let mut buf = [0u8; 16];
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    type Last = Option<(u128, &'static str, HeaderValue)>;
+    thread_local! {
+        static LAST: RefCell<Last> = const { RefCell::new(None) };
+    }
     let (value, unit) = grpc_timeout_parts(left);
-    write!(cursor, "{value}{unit}").ok()?;
-    let n = cursor.position() as usize;
-    let mut value = HeaderValue::from_bytes(&buf[..n]).ok()?;
-    // Almost every request's remaining time differs: not worth an HPACK
-    // table entry (see `telemetry::trace::traceparent`).
-    value.set_sensitive(true);
-    Some(value)
+    LAST.with_borrow_mut(|last| {
+        if let Some((v, u, header)) = last.as_ref()
+            && (*v, *u) == (value, unit)
+        {
+            return Some(header.clone());
+        }
+        let mut buf = [0u8; 16];
+        let mut cursor = std::io::Cursor::new(&mut buf[..]);
+        write!(cursor, "{value}{unit}").ok()?;
+        let n = usize::try_from(cursor.position()).ok()?;
+        let header = shared_header_value(buf, n)?;
+        *last = Some((value, unit, header.clone()));
+        Some(header)
+    })
 }
 
 impl<S, B, R> Service<Request<B>> for Retry<S>
@@ -100,9 +124,9 @@ where
         // waits for the next one (tower's readiness contract).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let deadline = req.extensions().get::<RequestDeadline>().copied();
-        let decision = req.extensions().get::<RouteDecision>().cloned();
-        let Some(decision) = decision.filter(|d| d.route().retry.is_some()) else {
+        let deadline = RequestDeadline::of(req.extensions());
+        let decision = req.extensions().get::<RouteDecision>();
+        let Some(decision) = decision.filter(|d| d.route().retry.is_some()).cloned() else {
             let (mut head, body) = req.into_parts();
             set_grpc_timeout(&mut head.headers, self.protocol, deadline.as_ref(), None);
             return ResponseFuture::once(

@@ -13,6 +13,7 @@ use tower_service::Service;
 pub use decision::RouteDecision;
 pub use layer::RouteLayer;
 
+use crate::client::balance::ReportServedBy;
 use crate::error::MeshError;
 use crate::future::FailOr;
 use crate::mesh::Mesh;
@@ -78,8 +79,9 @@ where
         };
         let d = pick(&table.routes[r].destinations);
         tracing::trace!(target = %self.target, table = %table.name, route = %table.routes[r].name, "routed");
+        let report = req.extensions().get::<ReportServedBy>().is_some();
         req.extensions_mut()
-            .insert(RouteDecision::new(snapshot.clone(), t, r, d));
+            .insert(RouteDecision::new(snapshot.clone(), t, r, d, report));
         FailOr::inner(self.inner.call(req))
     }
 }

@@ -19,34 +19,20 @@
 pub mod client;
 pub mod server;
 
-use std::sync::OnceLock;
-
 use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::Context;
-use opentelemetry::propagation::{
-    Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
-};
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState};
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::propagation::BaggagePropagator;
 
 pub use client::{ClientTrace, ClientTraceLayer};
+
+use crate::protocol::shared_header_value;
 pub use server::{ServerTrace, ServerTraceLayer, TraceBody};
 
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 const BAGGAGE: HeaderName = HeaderName::from_static("baggage");
-
-/// `traceparent` and `tracestate` (W3C Trace Context) and `baggage` (W3C
-/// Baggage), built once.
-fn propagator() -> &'static TextMapCompositePropagator {
-    static PROPAGATOR: OnceLock<TextMapCompositePropagator> = OnceLock::new();
-    PROPAGATOR.get_or_init(|| {
-        TextMapCompositePropagator::new(vec![
-            Box::new(TraceContextPropagator::new()),
-            Box::new(BaggagePropagator::new()),
-        ])
-    })
-}
 
 /// Writes propagation fields into an [`HeaderMap`], replacing what is there.
 struct HeaderInjector<'a>(&'a mut HeaderMap);
@@ -90,7 +76,7 @@ impl Extractor for HeaderExtractor<'_> {
 /// `traceparent` for `sc`, as `TraceContextPropagator` writes it
 /// (`00-<trace id>-<span id>-<flags>`, only the sampled flag kept), built
 /// without the propagator's intermediate `String`s: one allocation, the
-/// header value's own.
+/// header value's own, which the retry layer's copy of the headers shares.
 fn traceparent(sc: &SpanContext) -> Option<HeaderValue> {
     fn hex(out: &mut [u8], bytes: &[u8]) {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -106,7 +92,7 @@ fn traceparent(sc: &SpanContext) -> Option<HeaderValue> {
         &mut buf[53..55],
         &[sc.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8()],
     );
-    let mut value = HeaderValue::from_bytes(&buf).ok()?;
+    let mut value = shared_header_value(buf, buf.len())?;
     // A new value on every request: HPACK-indexing it would only evict the
     // headers that do repeat (`:path`, `content-type`, `te`...) from both
     // peers' tables. Sensitive values are sent as never-indexed literals.
@@ -114,11 +100,76 @@ fn traceparent(sc: &SpanContext) -> Option<HeaderValue> {
     Some(value)
 }
 
-/// The trace in the headers, on an empty context: the caller's span as a
-/// remote span context (if its `traceparent` is valid) and the baggage.
-/// A malformed `traceparent` is ignored, with its `tracestate`.
-fn extract(headers: &HeaderMap) -> Context {
-    propagator().extract_with_context(&Context::new(), &HeaderExtractor(headers))
+/// The caller's span from the request's `traceparent` (and `tracestate`),
+/// if it has a valid one: a remote span context.
+///
+/// Parsed here rather than by `TraceContextPropagator`, which splits the
+/// header into a `Vec` and returns a fresh `Context` (three allocations
+/// per request); this reads the fixed layout in place, and is stricter
+/// where W3C Trace Context is: ids are exactly 32 and 16 lowercase hex
+/// digits, and a version-00 header is exactly 55 characters. A later
+/// version is read by its first four fields, as the spec asks.
+/// `tracestate` is only parsed (and allocated) when the request has one.
+fn remote_parent(headers: &HeaderMap) -> Option<SpanContext> {
+    let (trace_id, span_id, flags) = parse_traceparent(headers.get(TRACEPARENT)?.as_bytes())?;
+    let state = match headers.get(TRACESTATE).map(HeaderValue::to_str) {
+        Some(Ok(state)) => state.parse().unwrap_or_default(),
+        _ => TraceState::NONE,
+    };
+    Some(SpanContext::new(
+        trace_id,
+        span_id,
+        flags & TraceFlags::SAMPLED,
+        true,
+        state,
+    ))
+}
+
+/// The trace id, parent span id and flags of a `traceparent` value
+/// (`00-<32 hex>-<16 hex>-<2 hex>`), `None` unless valid.
+fn parse_traceparent(value: &[u8]) -> Option<(TraceId, SpanId, TraceFlags)> {
+    /// Lowercase hex digits only, as the spec requires.
+    fn hex(digits: &[u8]) -> Option<u128> {
+        digits.iter().try_fold(0u128, |n, &d| {
+            let v = match d {
+                b'0'..=b'9' => d - b'0',
+                b'a'..=b'f' => d - b'a' + 10,
+                _ => return None,
+            };
+            Some(n << 4 | u128::from(v))
+        })
+    }
+    let value = value.trim_ascii();
+    if value.len() < 55 || [value[2], value[35], value[52]] != [b'-'; 3] {
+        return None;
+    }
+    let version = hex(&value[..2])?;
+    // Version ff is invalid; 00 has exactly four fields; a later version
+    // may add fields after a dash.
+    let layout_ok = match version {
+        0xff => false,
+        0 => value.len() == 55,
+        _ => value.len() == 55 || value[55] == b'-',
+    };
+    let trace_id = hex(&value[3..35])?;
+    let span_id = u64::try_from(hex(&value[36..52])?).ok()?;
+    let flags = u8::try_from(hex(&value[53..55])?).ok()?;
+    (layout_ok && trace_id != 0 && span_id != 0).then(|| {
+        (
+            TraceId::from(trace_id),
+            SpanId::from(span_id),
+            TraceFlags::new(flags),
+        )
+    })
+}
+
+/// The `baggage` of the request, on `cx`; `cx` itself when the request has
+/// none (skipping the propagator and its allocations).
+fn with_baggage(cx: Context, headers: &HeaderMap) -> Context {
+    if !headers.contains_key(BAGGAGE) {
+        return cx;
+    }
+    BaggagePropagator::new().extract_with_context(&cx, &HeaderExtractor(headers))
 }
 
 /// The valid span context of `cx`, if any.

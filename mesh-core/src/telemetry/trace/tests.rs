@@ -362,3 +362,77 @@ async fn the_response_body_is_polled_under_the_server_context() {
     let bytes = body.collect().await.expect("infallible").to_bytes();
     assert_eq!(bytes, TRACE);
 }
+
+/// W3C Trace Context's rules for `traceparent`, case by case.
+#[test]
+fn traceparent_parsing_follows_the_spec() {
+    let valid = format!("00-{TRACE}-{CALLER_SPAN}-01");
+    let (trace, span, flags) = parse_traceparent(valid.as_bytes()).expect("valid");
+    assert_eq!(trace.to_string(), TRACE);
+    assert_eq!(span.to_string(), CALLER_SPAN);
+    assert_eq!(flags, TraceFlags::SAMPLED);
+    // Surrounding whitespace (OWS) is allowed.
+    assert!(parse_traceparent(format!(" {valid}\t").as_bytes()).is_some());
+    // A later version may append fields; its first four are read.
+    let later = format!("cc-{TRACE}-{CALLER_SPAN}-09-what-comes-next");
+    let (_, _, flags) = parse_traceparent(later.as_bytes()).expect("later version");
+    assert_eq!(flags, TraceFlags::new(0x09));
+    let zero_trace = "0".repeat(32);
+    let zero_span = "0".repeat(16);
+    for (bad, why) in [
+        (
+            format!("00-{TRACE}-{CALLER_SPAN}-01-extra"),
+            "version 00 has four fields",
+        ),
+        (
+            format!("01-{TRACE}-{CALLER_SPAN}-01x"),
+            "a later version's extra field needs a dash",
+        ),
+        (
+            format!("ff-{TRACE}-{CALLER_SPAN}-01"),
+            "version ff is invalid",
+        ),
+        (format!("0g-{TRACE}-{CALLER_SPAN}-01"), "version is hex"),
+        (
+            format!("00-{}-{CALLER_SPAN}-01", TRACE.to_uppercase()),
+            "lowercase only",
+        ),
+        (
+            format!("00-{zero_trace}-{CALLER_SPAN}-01"),
+            "all-zero trace id",
+        ),
+        (format!("00-{TRACE}-{zero_span}-01"), "all-zero span id"),
+        (
+            format!("00-{}-{CALLER_SPAN}-01", &TRACE[1..]),
+            "short trace id",
+        ),
+        (
+            format!("00-{TRACE}0-{}-01", &CALLER_SPAN[1..]),
+            "misplaced dash",
+        ),
+        (format!("00-{TRACE}-{CALLER_SPAN}-1"), "one-digit flags"),
+        (format!("00_{TRACE}_{CALLER_SPAN}_01"), "dashes separate"),
+        (String::new(), "empty"),
+    ] {
+        assert_eq!(parse_traceparent(bad.as_bytes()), None, "{why}: {bad:?}");
+    }
+}
+
+/// The caller's `tracestate` comes with a valid `traceparent`, parsed only
+/// when present.
+#[test]
+fn remote_parent_carries_tracestate() {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        format!("00-{TRACE}-{CALLER_SPAN}-00")
+            .parse()
+            .expect("value"),
+    );
+    let parent = remote_parent(&headers).expect("valid");
+    assert!(parent.is_remote() && !parent.is_sampled());
+    assert_eq!(parent.trace_state().header(), "");
+    headers.insert("tracestate", "vendor=x,other=y".parse().expect("value"));
+    let parent = remote_parent(&headers).expect("valid");
+    assert_eq!(parent.trace_state().header(), "vendor=x,other=y");
+}

@@ -17,7 +17,8 @@ pub use future::ResponseFuture;
 pub use layer::ClientTraceLayer;
 
 use super::{
-    HeaderInjector, TRACEPARENT, TRACESTATE, child_of, extract, traceparent, valid_span_context,
+    HeaderInjector, TRACEPARENT, TRACESTATE, child_of, remote_parent, traceparent,
+    valid_span_context,
 };
 
 /// Starts a client span for each request to one target and propagates it.
@@ -57,14 +58,7 @@ where
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let current = opentelemetry::Context::current();
-        // Only a request that carries a `traceparent` has a trace to
-        // extract: skipping the propagators otherwise saves their work.
-        let parent = valid_span_context(&current).or_else(|| {
-            req.headers()
-                .contains_key(TRACEPARENT)
-                .then(|| valid_span_context(&extract(req.headers())))
-                .flatten()
-        });
+        let parent = valid_span_context(&current).or_else(|| remote_parent(req.headers()));
         let span = child_of(parent.as_ref());
         let record = tracing::info_span!(
             "mesh.client",

@@ -17,7 +17,7 @@ pub use body::TraceBody;
 pub use future::ResponseFuture;
 pub use layer::ServerTraceLayer;
 
-use super::{child_of, extract, valid_span_context};
+use super::{child_of, remote_parent, with_baggage};
 use crate::protocol::decode_grpc_timeout;
 use crate::telemetry::context::InboundDeadline;
 
@@ -56,8 +56,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let extracted = extract(req.headers());
-        let parent = valid_span_context(&extracted);
+        let parent = remote_parent(req.headers());
         let span = child_of(parent.as_ref());
         let record = tracing::info_span!(
             "mesh.server",
@@ -71,8 +70,9 @@ where
         if let Some(p) = &parent {
             record.record("parent_span_id", tracing::field::display(p.span_id()));
         }
-        // The server's span replaces the caller's; the baggage stays.
-        let mut cx = extracted.with_remote_span_context(span);
+        // The server's span, with the caller's baggage.
+        let mut cx = with_baggage(opentelemetry::Context::new(), req.headers())
+            .with_remote_span_context(span);
         if let Some(value) = req.headers().get(GRPC_TIMEOUT) {
             match decode_grpc_timeout(value) {
                 // An absurd timeout that overflows the clock is no deadline.
