@@ -6,15 +6,17 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::client::conn::TrySendError;
 use hyper::client::conn::http2::{self, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::{ConnectSettings, Connector, connect};
@@ -114,10 +116,20 @@ where
     }
 
     /// The open connection, connecting first if needed.
+    ///
+    /// Connecting (TCP, TLS and the HTTP/2 handshake) is a future of
+    /// several kilobytes; boxed, and only when there is no connection, it
+    /// stays out of every request's future, which would otherwise be that
+    /// large and copied in full on every request.
     async fn sender(&self) -> Result<SendRequest<B>, MeshError> {
-        if let Some(s) = self.open() {
-            return Ok(s);
+        match self.open() {
+            Some(s) => Ok(s),
+            None => Box::pin(self.connect()).await,
         }
+    }
+
+    /// Opens the connection, unless another task did meanwhile.
+    async fn connect(&self) -> Result<SendRequest<B>, MeshError> {
         let _one_at_a_time = self.connecting.lock().await;
         // Another task may have connected while this one waited.
         if let Some(s) = self.open() {
@@ -154,7 +166,7 @@ where
 {
     type Response = Response<Incoming>;
     type Error = MeshError;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Incoming>, MeshError>> + Send>>;
+    type Future = Responding;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), MeshError>> {
         // Connecting happens in `call`, so that a slow or failed connect is
@@ -164,31 +176,96 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let shared = self.shared.clone();
+        // The usual case, an open connection: the request is queued on it
+        // now, and the future only waits for the response. It is boxed on
+        // every request, so it is kept small: the rare paths (connecting,
+        // sending again) are futures of their own, boxed when taken.
+        if let Some(mut sender) = shared.open() {
+            return Box::pin(Sent {
+                sent: sender.try_send_request(req),
+                shared,
+                resend: None,
+            });
+        }
         Box::pin(async move {
-            let addr = shared.addr;
             let mut sender = shared.sender().await?;
             match sender.try_send_request(req).await {
                 Ok(res) => Ok(res),
-                Err(mut e) => match e.take_message() {
-                    // The connection closed before the request was written:
-                    // nothing reached the endpoint, so reconnect and send it
-                    // once more.
-                    Some(req) => {
-                        let mut sender = shared.sender().await?;
-                        sender
-                            .send_request(req)
-                            .await
-                            .map_err(|e| MeshError::Transport {
-                                endpoint: addr,
-                                source: e.into(),
-                            })
-                    }
-                    None => Err(MeshError::Transport {
-                        endpoint: addr,
-                        source: e.into_error().into(),
-                    }),
-                },
+                Err(e) => shared.resend(e).await,
             }
         })
+    }
+}
+
+type Responding = Pin<Box<dyn Future<Output = Result<Response<Incoming>, MeshError>> + Send>>;
+
+pin_project! {
+    /// A request queued on an open connection, waiting for its response;
+    /// written out rather than an `async` block, which would keep hyper's
+    /// future twice (as captured, and as awaited).
+    struct Sent<F, B> {
+        #[pin]
+        sent: F,
+        shared: Arc<Shared<B>>,
+        // Set if the connection closed before the request was written.
+        resend: Option<Responding>,
+    }
+}
+
+impl<F, B> Future for Sent<F, B>
+where
+    F: Future<Output = Result<Response<Incoming>, TrySendError<Request<B>>>>,
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<Response<Incoming>, MeshError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Some(resend) = this.resend {
+            return resend.as_mut().poll(cx);
+        }
+        match ready!(this.sent.poll(cx)) {
+            Ok(res) => Poll::Ready(Ok(res)),
+            Err(e) => {
+                let shared = this.shared.clone();
+                let resend = this
+                    .resend
+                    .insert(Box::pin(async move { shared.resend(e).await }));
+                resend.as_mut().poll(cx)
+            }
+        }
+    }
+}
+
+impl<B> Shared<B>
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    /// After a failed send: if the connection closed before the request
+    /// was written, nothing reached the endpoint, so reconnect and send it
+    /// once more; otherwise the error is the request's.
+    async fn resend(
+        &self,
+        mut e: TrySendError<Request<B>>,
+    ) -> Result<Response<Incoming>, MeshError> {
+        let addr = self.addr;
+        match e.take_message() {
+            Some(req) => {
+                let mut sender = self.sender().await?;
+                sender
+                    .send_request(req)
+                    .await
+                    .map_err(|e| MeshError::Transport {
+                        endpoint: addr,
+                        source: e.into(),
+                    })
+            }
+            None => Err(MeshError::Transport {
+                endpoint: addr,
+                source: e.into_error().into(),
+            }),
+        }
     }
 }

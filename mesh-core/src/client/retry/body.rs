@@ -15,10 +15,15 @@ use crate::error::BoxError;
 pub const MAX_REPLAY_BYTES: usize = 64 * 1024;
 
 /// A request body read in full, ready to be sent once per attempt.
+///
+/// Request trailers are rare, so they are boxed: this body and
+/// [`RetryBody`] travel by value through every layer and into the
+/// transport's per-request task, and a `HeaderMap` inline would make each
+/// of them 88 bytes larger.
 #[derive(Clone, Debug, Default)]
 pub struct Buffered {
     data: Bytes,
-    trailers: Option<HeaderMap>,
+    trailers: Option<Box<HeaderMap>>,
 }
 
 impl Buffered {
@@ -76,7 +81,7 @@ where
                     }
                 }
                 Err(frame) => {
-                    trailers = frame.into_trailers().ok();
+                    trailers = frame.into_trailers().ok().map(Box::new);
                     break true;
                 }
             },
@@ -117,7 +122,7 @@ pin_project! {
     #[derive(Debug)]
     pub enum RetryBody<B> {
         /// A buffered body, sent again for each attempt.
-        Replay { data: Option<Bytes>, trailers: Option<HeaderMap> },
+        Replay { data: Option<Bytes>, trailers: Option<Box<HeaderMap>> },
         /// The caller's body: what was read while trying to buffer it
         /// (`prefix`), then the rest as it comes.
         Streaming { prefix: Option<Bytes>, #[pin] rest: B },
@@ -152,7 +157,7 @@ where
             Proj::Replay { data, trailers } => Poll::Ready(
                 data.take()
                     .map(Frame::data)
-                    .or_else(|| trailers.take().map(Frame::trailers))
+                    .or_else(|| trailers.take().map(|t| Frame::trailers(*t)))
                     .map(Ok),
             ),
             Proj::Streaming { prefix, rest } => match prefix.take() {

@@ -13,7 +13,6 @@ use tower_service::Service;
 use super::body::{Buffered, RetryBody};
 use super::classify::is_retryable;
 use super::set_grpc_timeout;
-use crate::client::deadline::RequestDeadline;
 use crate::client::route::RouteDecision;
 use crate::error::MeshError;
 use crate::mesh::Mesh;
@@ -77,23 +76,25 @@ enum Phase {
 
 pin_project! {
     /// A request with a retry policy and a replayable body.
+    ///
+    /// Every layer above moves this future by value, so it holds no more
+    /// than a retry needs: the first attempt is sent when the request is
+    /// made (its head is not kept twice), the deadline is read from the
+    /// decision, and the timer is boxed, only for per-try timeouts and
+    /// backoffs.
     pub struct Retrying<S, B>
     where
         S: Service<Request<RetryBody<B>>>,
     {
         #[pin]
         attempt: Option<S::Future>,
-        #[pin]
-        timer: Sleep,
+        timer: Option<Pin<Box<Sleep>>>,
         timer_armed: bool,
         phase: Phase,
         service: S,
-        // The caller's head, sent with the first attempt.
-        first: Option<Parts>,
         copy: HeadCopy,
         body: Buffered,
         decision: RouteDecision,
-        deadline: Option<RequestDeadline>,
         protocol: Protocol,
         retries_done: u32,
         mesh: Mesh,
@@ -155,34 +156,67 @@ fn backoff(policy: &Backoff, retry: u32) -> Duration {
     ceiling.mul_f64(fastrand::f64())
 }
 
+/// Sends one attempt: `head` with its `grpc-timeout` set, and the body
+/// replayed. Returns the attempt and when its per-try timeout ends.
+fn send<S, B>(
+    service: &mut S,
+    mut head: Parts,
+    body: &Buffered,
+    decision: &RouteDecision,
+    protocol: Protocol,
+) -> (S::Future, Option<Instant>)
+where
+    S: Service<Request<RetryBody<B>>>,
+{
+    let ends = decision
+        .route()
+        .retry
+        .as_ref()
+        .and_then(|r| r.per_try_timeout)
+        .map(|t| Instant::now() + t);
+    set_grpc_timeout(&mut head.headers, protocol, decision.deadline(), ends);
+    (service.call(Request::from_parts(head, body.replay())), ends)
+}
+
+/// Sets `timer` to fire at `at`, creating it the first time.
+fn arm(timer: &mut Option<Pin<Box<Sleep>>>, at: Instant) {
+    match timer {
+        Some(timer) => timer.as_mut().reset(at),
+        None => *timer = Some(Box::pin(sleep_until(at))),
+    }
+}
+
 impl<S, B> Retrying<S, B>
 where
     S: Service<Request<RetryBody<B>>>,
 {
-    /// A retrying request; the first attempt goes out when it is polled.
+    /// Sends the first attempt on `service`, which the caller polled ready
+    /// (the retry layer's own readiness), and keeps what retries need.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
-        service: S,
+    pub(super) fn start(
+        mut service: S,
         head: Parts,
         body: Buffered,
         decision: RouteDecision,
-        deadline: Option<RequestDeadline>,
         protocol: Protocol,
         mesh: Mesh,
         target: Arc<str>,
     ) -> Self {
+        let copy = HeadCopy::of(&head);
+        let (attempt, ends) = send(&mut service, head, &body, &decision, protocol);
+        let mut timer = None;
+        if let Some(ends) = ends {
+            arm(&mut timer, ends);
+        }
         Self {
-            attempt: None,
-            // Re-armed before it is polled.
-            timer: sleep_until(Instant::now()),
-            timer_armed: false,
-            phase: Phase::Ready,
+            attempt: Some(attempt),
+            timer,
+            timer_armed: ends.is_some(),
+            phase: Phase::Attempting,
             service,
-            copy: HeadCopy::of(&head),
-            first: Some(head),
+            copy,
             body,
             decision,
-            deadline,
             protocol,
             retries_done: 0,
             mesh,
@@ -203,28 +237,13 @@ where
             match *this.phase {
                 Phase::Ready => {
                     ready!(this.service.poll_ready(cx))?;
-                    let ends = this
-                        .decision
-                        .route()
-                        .retry
-                        .as_ref()
-                        .and_then(|r| r.per_try_timeout)
-                        .map(|t| Instant::now() + t);
-                    let mut head = match this.first.take() {
-                        Some(head) => head,
-                        None => this.copy.rebuild(this.decision),
-                    };
-                    set_grpc_timeout(
-                        &mut head.headers,
-                        *this.protocol,
-                        this.deadline.as_ref(),
-                        ends,
-                    );
-                    let req = Request::from_parts(head, this.body.replay());
-                    this.attempt.set(Some(this.service.call(req)));
+                    let head = this.copy.rebuild(this.decision);
+                    let (attempt, ends) =
+                        send(this.service, head, this.body, this.decision, *this.protocol);
+                    this.attempt.set(Some(attempt));
                     *this.timer_armed = ends.is_some();
                     if let Some(ends) = ends {
-                        this.timer.as_mut().reset(ends);
+                        arm(this.timer, ends);
                     }
                     *this.phase = Phase::Attempting;
                 }
@@ -236,7 +255,10 @@ where
                     let result = match attempt.poll(cx) {
                         Poll::Ready(result) => result,
                         Poll::Pending if *this.timer_armed => {
-                            ready!(this.timer.as_mut().poll(cx));
+                            let Some(timer) = this.timer.as_mut() else {
+                                return Poll::Pending;
+                            };
+                            ready!(timer.as_mut().poll(cx));
                             let policy = this.decision.route().retry.as_ref();
                             Err(MeshError::PerTryTimeout {
                                 destination: this.decision.destination().host.clone(),
@@ -259,7 +281,7 @@ where
                     let resume = Instant::now() + wait;
                     // No retry that would start past the deadline: the
                     // caller gets the failure while there is time to act.
-                    if this.deadline.is_some_and(|d| resume >= d.at) {
+                    if this.decision.deadline().is_some_and(|d| resume >= d.at) {
                         return Poll::Ready(result);
                     }
                     if !this.decision.retry_budget().is_none_or(|b| b.withdraw()) {
@@ -276,11 +298,13 @@ where
                         ?wait,
                         "retrying"
                     );
-                    this.timer.as_mut().reset(resume);
+                    arm(this.timer, resume);
                     *this.phase = Phase::Backoff;
                 }
                 Phase::Backoff => {
-                    ready!(this.timer.as_mut().poll(cx));
+                    if let Some(timer) = this.timer.as_mut() {
+                        ready!(timer.as_mut().poll(cx));
+                    }
                     *this.phase = Phase::Ready;
                 }
             }

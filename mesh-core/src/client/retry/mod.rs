@@ -143,12 +143,11 @@ where
                 set_grpc_timeout(&mut head.headers, self.protocol, deadline.as_ref(), None);
                 ResponseFuture::once(inner.call(Request::from_parts(head, body)))
             }
-            Buffering::Complete(body) => ResponseFuture::retrying(future::Retrying::new(
+            Buffering::Complete(body) => ResponseFuture::retrying(future::Retrying::start(
                 inner,
                 head,
                 body,
                 decision,
-                deadline,
                 self.protocol,
                 self.mesh.clone(),
                 self.target.clone(),

@@ -52,6 +52,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
 
 pub use body::MetricsBody;
+
+use crate::protocol::{Protocol, grpc_code_name};
 pub use client::{ClientMetrics, ClientMetricsLayer};
 pub use server::{ServerMetrics, ServerMetricsLayer};
 
@@ -131,6 +133,27 @@ impl EncodeLabelValue for Status {
 }
 
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// One label set's latency histogram and its count of successes, looked up
+/// in their families once and then kept (per snapshot on the client, per
+/// layer on the server). `Family::get_or_create` hashes every label string
+/// and takes the family's lock, shared by all of a process's threads, on
+/// each call: twice per request per side, before this.
+#[derive(Debug)]
+pub(crate) struct Series<L> {
+    pub(crate) labels: L,
+    duration: Histogram,
+    ok: Counter,
+    ok_status: Status,
+}
+
+/// The `status` of a successful request: `OK` for gRPC, `200` for HTTP.
+fn success(protocol: Protocol) -> Status {
+    match protocol {
+        Protocol::Grpc => Status::Name(grpc_code_name(0)),
+        Protocol::Http => Status::Http(200),
+    }
+}
 
 /// Latency buckets: 100 µs doubling to 13.1 s (18 buckets).
 fn duration_histogram() -> Histogram {
@@ -269,25 +292,85 @@ impl Metrics {
         self.server_refused.get_or_create(&labels).inc();
     }
 
+    /// The series of client requests with `dest`'s labels.
+    pub(crate) fn client_series(
+        &self,
+        dest: ClientLabels,
+        protocol: Protocol,
+    ) -> Arc<Series<ClientLabels>> {
+        let ok_status = success(protocol);
+        Arc::new(Series {
+            duration: self.client_duration.get_or_create(&dest).clone(),
+            ok: self
+                .client_requests
+                .get_or_create(&ClientStatusLabels {
+                    dest: dest.clone(),
+                    status: ok_status,
+                })
+                .clone(),
+            labels: dest,
+            ok_status,
+        })
+    }
+
+    /// The series of server requests to `service`.
+    pub(crate) fn server_series(
+        &self,
+        service: ServerLabels,
+        protocol: Protocol,
+    ) -> Arc<Series<ServerLabels>> {
+        let ok_status = success(protocol);
+        Arc::new(Series {
+            duration: self.server_duration.get_or_create(&service).clone(),
+            ok: self
+                .server_requests
+                .get_or_create(&ServerStatusLabels {
+                    service: service.clone(),
+                    status: ok_status,
+                })
+                .clone(),
+            labels: service,
+            ok_status,
+        })
+    }
+
     /// Records one finished client request.
-    pub(crate) fn record_client(&self, dest: ClientLabels, status: Status, seconds: f64) {
-        // `get_or_create` takes the family's read lock (the write lock only
-        // the first time a label set is seen); cheap and uncontended
-        // compared with a request, so accepted on the hot path.
-        self.client_duration.get_or_create(&dest).observe(seconds);
-        self.client_requests
-            .get_or_create(&ClientStatusLabels { dest, status })
-            .inc();
+    pub(crate) fn record_client(
+        &self,
+        series: &Series<ClientLabels>,
+        status: Status,
+        seconds: f64,
+    ) {
+        series.duration.observe(seconds);
+        if status == series.ok_status {
+            series.ok.inc();
+        } else {
+            self.client_requests
+                .get_or_create(&ClientStatusLabels {
+                    dest: series.labels.clone(),
+                    status,
+                })
+                .inc();
+        }
     }
 
     /// Records one finished server request.
-    pub(crate) fn record_server(&self, service: ServerLabels, status: Status, seconds: f64) {
-        // Read lock, as in `record_client`.
-        self.server_duration
-            .get_or_create(&service)
-            .observe(seconds);
-        self.server_requests
-            .get_or_create(&ServerStatusLabels { service, status })
-            .inc();
+    pub(crate) fn record_server(
+        &self,
+        series: &Series<ServerLabels>,
+        status: Status,
+        seconds: f64,
+    ) {
+        series.duration.observe(seconds);
+        if status == series.ok_status {
+            series.ok.inc();
+        } else {
+            self.server_requests
+                .get_or_create(&ServerStatusLabels {
+                    service: series.labels.clone(),
+                    status,
+                })
+                .inc();
+        }
     }
 }

@@ -4,7 +4,9 @@
 use http::{HeaderMap, Response};
 use tokio::time::Instant;
 
-use super::{ClientLabels, MetricsBody, ServerLabels, Status};
+use std::sync::Arc;
+
+use super::{ClientLabels, MetricsBody, Series, ServerLabels, Status};
 use crate::mesh::Mesh;
 use crate::protocol::{Outcome, Protocol, grpc_code_name, grpc_status};
 
@@ -12,9 +14,9 @@ use crate::protocol::{Outcome, Protocol, grpc_code_name, grpc_status};
 #[derive(Debug)]
 pub(crate) enum Sink {
     /// The client families.
-    Client(ClientLabels),
+    Client(Arc<Series<ClientLabels>>),
     /// The server families.
-    Server(ServerLabels),
+    Server(Arc<Series<ServerLabels>>),
 }
 
 /// A request not yet recorded. Every way of finishing consumes it, so a
@@ -104,8 +106,8 @@ impl Recorder {
         let seconds = self.start.elapsed().as_secs_f64();
         let metrics = self.mesh.metrics();
         match self.sink {
-            Sink::Client(labels) => metrics.record_client(labels, status, seconds),
-            Sink::Server(labels) => metrics.record_server(labels, status, seconds),
+            Sink::Client(series) => metrics.record_client(&series, status, seconds),
+            Sink::Server(series) => metrics.record_server(&series, status, seconds),
         }
     }
 }

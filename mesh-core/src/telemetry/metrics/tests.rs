@@ -410,14 +410,15 @@ fn the_encoded_text_names_every_family() {
     metrics.record_retry("attendees", "default");
     metrics.record_retry("attendees", "default");
     metrics.record_rate_limited("attendees", "sessions-limit");
-    metrics.record_client(labels("default", "v1"), Status::Name("OK"), 0.003);
-    metrics.record_server(
-        ServerLabels {
-            service: "attendees".into(),
-        },
-        Status::Http(200),
-        0.001,
-    );
+    let client = metrics.client_series(labels("default", "v1"), Protocol::Grpc);
+    metrics.record_client(&client, Status::Name("OK"), 0.003);
+    let server = ServerLabels {
+        service: "attendees".into(),
+    };
+    let server = metrics.server_series(server, Protocol::Http);
+    metrics.record_server(&server, Status::Http(200), 0.001);
+    // A status other than success is counted in a series of its own.
+    metrics.record_server(&server, Status::Http(503), 0.001);
     let text = metrics.encode();
     for needle in [
         "# TYPE mesh_client_requests counter",
@@ -426,6 +427,7 @@ fn the_encoded_text_names_every_family() {
         "mesh_client_request_duration_seconds_bucket{",
         r#"mesh_client_retries_total{target="attendees",route="default"} 2"#,
         r#"mesh_server_requests_total{service="attendees",status="200"} 1"#,
+        r#"mesh_server_requests_total{service="attendees",status="503"} 1"#,
         "mesh_server_request_duration_seconds_count{",
         r#"mesh_server_rate_limited_total{service="attendees",policy="sessions-limit"} 1"#,
         r#"le="0.0001""#,

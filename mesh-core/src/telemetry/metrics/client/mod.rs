@@ -3,7 +3,7 @@
 mod future;
 mod layer;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use arc_swap::ArcSwapOption;
@@ -13,8 +13,8 @@ use tower_service::Service;
 pub use future::ResponseFuture;
 pub use layer::ClientMetricsLayer;
 
-use super::ClientLabels;
 use super::recorder::{Recorder, Sink};
+use super::{ClientLabels, Series};
 use crate::client::route::RouteDecision;
 use crate::error::MeshError;
 use crate::mesh::Mesh;
@@ -48,64 +48,91 @@ pub struct ClientMetrics<S> {
     cache: Arc<ArcSwapOption<LabelCache>>,
 }
 
-/// The label sets of one route table, by route and destination, for one
-/// snapshot: built once per snapshot, so a request clones a few `Arc`s
-/// instead of allocating its label strings.
+/// The series of one route table, by route and destination, for one
+/// snapshot: the label sets are built once per snapshot, and each one's
+/// series looked up on its first request, so a request clones one `Arc`
+/// instead of allocating label strings and searching the families.
 #[derive(Debug)]
 pub(super) struct LabelCache {
     version: u64,
     table: usize,
-    labels: Vec<Vec<ClientLabels>>,
+    series: Vec<Vec<LazySeries>>,
 }
 
+/// A destination's label set, and its series once a request needed it.
+type LazySeries = (ClientLabels, OnceLock<Arc<Series<ClientLabels>>>);
+
 impl<S> ClientMetrics<S> {
-    /// The labels for `req`, from the cache when it holds the request's
+    /// The series for `req`, from the cache when it holds the request's
     /// snapshot and table (always, but for the first request after an
     /// update).
-    fn labels<B>(&self, req: &Request<B>) -> ClientLabels {
-        match req.extensions().get::<RouteDecision>() {
-            Some(decision) => {
-                let (t, r, d) = decision.indices();
-                let version = decision.snapshot().version();
-                if let Some(cache) = &*self.cache.load()
-                    && cache.version == version
-                    && cache.table == t
-                    && let Some(labels) = cache.labels.get(r).and_then(|ds| ds.get(d))
-                {
-                    return labels.clone();
-                }
-                let table = decision.table();
-                let labels: Vec<Vec<ClientLabels>> = table
-                    .routes
-                    .iter()
-                    .map(|route| {
-                        let name: Arc<str> = route.name.as_str().into();
-                        route
-                            .destinations
-                            .iter()
-                            .map(|w| ClientLabels {
-                                target: self.target.clone(),
-                                route: name.clone(),
-                                dest_service: w.destination.host.as_str().into(),
-                                dest_subset: w.destination.subset.as_deref().map(Arc::from),
-                            })
-                            .collect()
-                    })
-                    .collect();
-                let found = labels[r][d].clone();
-                self.cache.store(Some(Arc::new(LabelCache {
-                    version,
-                    table: t,
-                    labels,
-                })));
-                found
-            }
-            None => ClientLabels {
+    fn series<B>(&self, req: &Request<B>) -> Arc<Series<ClientLabels>> {
+        let metrics = self.mesh.metrics();
+        let Some(decision) = req.extensions().get::<RouteDecision>() else {
+            let unknown = ClientLabels {
                 target: self.target.clone(),
                 route: self.unknown.clone(),
                 dest_service: self.unknown.clone(),
                 dest_subset: Some(self.unknown.clone()),
-            },
+            };
+            return metrics.client_series(unknown, self.protocol);
+        };
+        let (t, r, d) = decision.indices();
+        let version = decision.snapshot().version();
+        let cached = self.cache.load();
+        let cache = match &*cached {
+            Some(cache) if cache.version == version && cache.table == t => cache.clone(),
+            _ => {
+                let cache = Arc::new(self.label_cache(decision, version, t));
+                self.cache.store(Some(cache.clone()));
+                cache
+            }
+        };
+        match cache.series.get(r).and_then(|ds| ds.get(d)) {
+            Some((labels, series)) => series
+                .get_or_init(|| metrics.client_series(labels.clone(), self.protocol))
+                .clone(),
+            // Not for a decision made on this table; labelled as unknown
+            // would hide a bug, so build what the decision says.
+            None => metrics.client_series(
+                ClientLabels {
+                    target: self.target.clone(),
+                    route: decision.route().name.as_str().into(),
+                    dest_service: decision.destination().host.as_str().into(),
+                    dest_subset: decision.destination().subset.as_deref().map(Arc::from),
+                },
+                self.protocol,
+            ),
+        }
+    }
+
+    /// The label sets of the decision's route table.
+    fn label_cache(&self, decision: &RouteDecision, version: u64, table: usize) -> LabelCache {
+        let series = decision
+            .table()
+            .routes
+            .iter()
+            .map(|route| {
+                let name: Arc<str> = route.name.as_str().into();
+                route
+                    .destinations
+                    .iter()
+                    .map(|w| {
+                        let labels = ClientLabels {
+                            target: self.target.clone(),
+                            route: name.clone(),
+                            dest_service: w.destination.host.as_str().into(),
+                            dest_subset: w.destination.subset.as_deref().map(Arc::from),
+                        };
+                        (labels, OnceLock::new())
+                    })
+                    .collect()
+            })
+            .collect();
+        LabelCache {
+            version,
+            table,
+            series,
         }
     }
 }
@@ -123,7 +150,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let sink = Sink::Client(self.labels(&req));
+        let sink = Sink::Client(self.series(&req));
         let recorder = Recorder::start(self.mesh.clone(), sink, self.protocol);
         ResponseFuture::new(self.inner.call(req), recorder, self.protocol)
     }

@@ -1,9 +1,11 @@
+use std::sync::{Arc, OnceLock};
+
 use tower_layer::Layer;
 
 use super::ServerMetrics;
 use crate::mesh::Mesh;
 use crate::protocol::Protocol;
-use crate::telemetry::metrics::ServerLabels;
+use crate::telemetry::metrics::{Series, ServerLabels};
 
 /// Wraps a server in [`ServerMetrics`] for one service.
 #[derive(Clone, Debug)]
@@ -11,6 +13,7 @@ pub struct ServerMetricsLayer {
     mesh: Mesh,
     labels: ServerLabels,
     protocol: Protocol,
+    series: Arc<OnceLock<Arc<Series<ServerLabels>>>>,
 }
 
 impl ServerMetricsLayer {
@@ -23,6 +26,7 @@ impl ServerMetricsLayer {
                 service: service.into(),
             },
             protocol,
+            series: Arc::default(),
         }
     }
 }
@@ -36,6 +40,7 @@ impl<S> Layer<S> for ServerMetricsLayer {
             mesh: self.mesh.clone(),
             labels: self.labels.clone(),
             protocol: self.protocol,
+            series: self.series.clone(),
         }
     }
 }

@@ -3,6 +3,7 @@
 mod future;
 mod layer;
 
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
@@ -11,8 +12,8 @@ use tower_service::Service;
 pub use future::ResponseFuture;
 pub use layer::ServerMetricsLayer;
 
-use super::ServerLabels;
 use super::recorder::{Recorder, Sink};
+use super::{Series, ServerLabels};
 use crate::mesh::Mesh;
 use crate::protocol::Protocol;
 
@@ -33,6 +34,9 @@ pub struct ServerMetrics<S> {
     mesh: Mesh,
     labels: ServerLabels,
     protocol: Protocol,
+    /// The service's series, looked up on the first request; shared by
+    /// clones (one per connection).
+    series: Arc<OnceLock<Arc<Series<ServerLabels>>>>,
 }
 
 impl<S, B, R> Service<Request<B>> for ServerMetrics<S>
@@ -48,8 +52,13 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        // The labels are one `Arc` clone: nothing allocated per request.
-        let sink = Sink::Server(self.labels.clone());
+        // One `Arc` clone: nothing allocated or looked up per request.
+        let series = self.series.get_or_init(|| {
+            self.mesh
+                .metrics()
+                .server_series(self.labels.clone(), self.protocol)
+        });
+        let sink = Sink::Server(series.clone());
         let recorder = Recorder::start(self.mesh.clone(), sink, self.protocol);
         ResponseFuture::new(self.inner.call(req), recorder)
     }
