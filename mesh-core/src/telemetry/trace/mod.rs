@@ -128,22 +128,11 @@ fn remote_parent(headers: &HeaderMap) -> Option<SpanContext> {
 /// The trace id, parent span id and flags of a `traceparent` value
 /// (`00-<32 hex>-<16 hex>-<2 hex>`), `None` unless valid.
 fn parse_traceparent(value: &[u8]) -> Option<(TraceId, SpanId, TraceFlags)> {
-    /// Lowercase hex digits only, as the spec requires.
-    fn hex(digits: &[u8]) -> Option<u128> {
-        digits.iter().try_fold(0u128, |n, &d| {
-            let v = match d {
-                b'0'..=b'9' => d - b'0',
-                b'a'..=b'f' => d - b'a' + 10,
-                _ => return None,
-            };
-            Some(n << 4 | u128::from(v))
-        })
-    }
     let value = value.trim_ascii();
     if value.len() < 55 || [value[2], value[35], value[52]] != [b'-'; 3] {
         return None;
     }
-    let version = hex(&value[..2])?;
+    let [version] = lowercase_hex::<1>(&value[..2])?;
     // Version ff is invalid; 00 has exactly four fields; a later version
     // may add fields after a dash.
     let layout_ok = match version {
@@ -151,16 +140,44 @@ fn parse_traceparent(value: &[u8]) -> Option<(TraceId, SpanId, TraceFlags)> {
         0 => value.len() == 55,
         _ => value.len() == 55 || value[55] == b'-',
     };
-    let trace_id = hex(&value[3..35])?;
-    let span_id = u64::try_from(hex(&value[36..52])?).ok()?;
-    let flags = u8::try_from(hex(&value[53..55])?).ok()?;
-    (layout_ok && trace_id != 0 && span_id != 0).then(|| {
+    let trace_id = lowercase_hex::<16>(&value[3..35])?;
+    let span_id = lowercase_hex::<8>(&value[36..52])?;
+    let [flags] = lowercase_hex::<1>(&value[53..55])?;
+    (layout_ok && trace_id != [0; 16] && span_id != [0; 8]).then(|| {
         (
-            TraceId::from(trace_id),
-            SpanId::from(span_id),
+            TraceId::from_bytes(trace_id),
+            SpanId::from_bytes(span_id),
             TraceFlags::new(flags),
         )
     })
+}
+
+/// The `N` bytes written as `2 × N` lowercase hex digits (the only case
+/// W3C Trace Context allows), `None` otherwise. Table-driven and without a
+/// branch per digit: every inbound request parses 48 of them.
+fn lowercase_hex<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
+    /// Each byte's value as a hex digit, or `0xff` if it is not one.
+    const NIBBLES: [u8; 256] = {
+        let mut table = [0xff; 256];
+        let mut i = 0;
+        while i < 16 {
+            table[b"0123456789abcdef"[i] as usize] = i as u8;
+            i += 1;
+        }
+        table
+    };
+    if digits.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    // Any invalid digit sets bits above the low four.
+    let mut invalid = 0u8;
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let (high, low) = (NIBBLES[usize::from(pair[0])], NIBBLES[usize::from(pair[1])]);
+        invalid |= high | low;
+        *byte = high << 4 | low;
+    }
+    (invalid < 16).then_some(out)
 }
 
 /// The `baggage` of the request, on `cx`; `cx` itself when the request has
