@@ -134,13 +134,16 @@ async fn renews_with_its_certificate_rides_out_an_outage_then_fails_closed() {
     let mut rotations = identity.rotations();
     let mut attempts = identity.attempts();
 
-    // Renewal at half the lifetime ± 10%: the certificate was backdated by
-    // a minute, so its lifetime runs from 60 s before `start`.
+    // Renewal at half the remaining lifetime ± 10%, counted from arrival:
+    // the certificate was backdated by a minute, so 59 of its 60 minutes
+    // remain when it arrives at `start`.
     rotations.wait_for(|n| *n >= 2).await.unwrap();
-    let at = start.elapsed() + Duration::from_secs(60);
+    let at = start.elapsed();
+    let remaining = HOUR - Duration::from_secs(60);
     assert!(
-        at >= HOUR.mul_f64(0.45) && at <= HOUR.mul_f64(0.55),
-        "renewed {at:?} into a {HOUR:?} lifetime"
+        // A second of slack above for the CA round trip before arrival.
+        at >= remaining.mul_f64(0.45) && at <= remaining.mul_f64(0.55) + Duration::from_secs(1),
+        "renewed {at:?} after arrival, {remaining:?} before expiry"
     );
     let second = identity.current().unwrap();
     assert_ne!(second.leaf(), first.leaf());
