@@ -197,6 +197,7 @@ where
     }
 }
 
+/// The endpoint's response: boxed, as hyper's own futures cannot be named.
 type Responding = Pin<Box<dyn Future<Output = Result<Response<Incoming>, MeshError>> + Send>>;
 
 pin_project! {
