@@ -9,8 +9,9 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http::{Request, Response, Uri};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use pin_project_lite::pin_project;
 use tower_service::Service;
 
 use super::{ConnectSettings, Connector, connect};
@@ -114,40 +115,67 @@ where
 {
     type Response = Response<Incoming>;
     type Error = MeshError;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Incoming>, MeshError>> + Send>>;
+    type Future = Http1Response;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), MeshError>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let addr = self.addr;
-        let sent = self.client.request(req);
-        Box::pin(async move {
-            sent.await.map_err(|e| {
-                if e.is_connect() {
-                    // hyper-util's message is only "client error (Connect)";
-                    // the connector's own error says what happened.
-                    let cause =
-                        std::iter::successors(std::error::Error::source(&e), |s| s.source())
-                            .find_map(|s| s.downcast_ref::<MeshError>());
-                    match cause {
-                        Some(MeshError::Connect { source, .. }) => MeshError::Connect {
-                            endpoint: addr,
-                            source: source.to_string().into(),
-                        },
-                        _ => MeshError::Connect {
-                            endpoint: addr,
-                            source: e.into(),
-                        },
-                    }
-                } else {
-                    MeshError::Transport {
+        Http1Response {
+            addr: self.addr,
+            sent: self.client.request(req),
+        }
+    }
+}
+
+pin_project! {
+    /// The response of an [`Http1Endpoint`]: hyper-util's (already boxed)
+    /// future with its errors said in the mesh's terms, without boxing it
+    /// a second time.
+    pub struct Http1Response {
+        addr: SocketAddr,
+        #[pin]
+        sent: ResponseFuture,
+    }
+}
+
+impl fmt::Debug for Http1Response {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Http1Response")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Future for Http1Response {
+    type Output = Result<Response<Incoming>, MeshError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let addr = *this.addr;
+        this.sent.poll(cx).map_err(|e| {
+            if e.is_connect() {
+                // hyper-util's message is only "client error (Connect)";
+                // the connector's own error says what happened.
+                let cause = std::iter::successors(std::error::Error::source(&e), |s| s.source())
+                    .find_map(|s| s.downcast_ref::<MeshError>());
+                match cause {
+                    Some(MeshError::Connect { source, .. }) => MeshError::Connect {
+                        endpoint: addr,
+                        source: source.to_string().into(),
+                    },
+                    _ => MeshError::Connect {
                         endpoint: addr,
                         source: e.into(),
-                    }
+                    },
                 }
-            })
+            } else {
+                MeshError::Transport {
+                    endpoint: addr,
+                    source: e.into(),
+                }
+            }
         })
     }
 }

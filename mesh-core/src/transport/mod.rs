@@ -13,7 +13,7 @@ use std::time::Duration;
 use http::{Request, Response};
 use tower_service::Service;
 
-pub use h1::{Http1Connector, Http1Endpoint};
+pub use h1::{Http1Connector, Http1Endpoint, Http1Response};
 pub use h2::{Http2Connector, Http2Endpoint};
 
 use crate::error::MeshError;
