@@ -79,21 +79,13 @@ impl<S> ClientMetrics<S> {
         };
         let (t, r, d) = decision.indices();
         let version = decision.snapshot().version();
-        let cached = self.cache.load();
-        let cache = match &*cached {
-            Some(cache) if cache.version == version && cache.table == t => cache.clone(),
-            _ => {
-                let cache = Arc::new(self.label_cache(decision, version, t));
-                self.cache.store(Some(cache.clone()));
-                cache
-            }
-        };
-        match cache.series.get(r).and_then(|ds| ds.get(d)) {
+        let lookup = |cache: &LabelCache| match cache.series.get(r).and_then(|ds| ds.get(d)) {
             Some((labels, series)) => series
                 .get_or_init(|| metrics.client_series(labels.clone(), self.protocol))
                 .clone(),
-            // Not for a decision made on this table; labelled as unknown
-            // would hide a bug, so build what the decision says.
+            // Cannot happen (the cache is built from this decision's
+            // table); if it did, label what the decision says rather than
+            // hide it as `unknown`.
             None => metrics.client_series(
                 ClientLabels {
                     target: self.target.clone(),
@@ -103,7 +95,18 @@ impl<S> ClientMetrics<S> {
                 },
                 self.protocol,
             ),
+        };
+        // Read through the guard: cloning the cache's `Arc` would be an
+        // atomic write, on every request, to a count all threads share.
+        if let Some(cache) = &*self.cache.load()
+            && cache.version == version
+            && cache.table == t
+        {
+            return lookup(cache);
         }
+        let cache = Arc::new(self.label_cache(decision, version, t));
+        self.cache.store(Some(cache.clone()));
+        lookup(&cache)
     }
 
     /// The label sets of the decision's route table.
