@@ -43,6 +43,7 @@ pub mod server;
 #[cfg(test)]
 mod tests;
 
+use std::hash::Hash;
 use std::sync::Arc;
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
@@ -145,6 +146,57 @@ pub(crate) struct Series<L> {
     duration: Histogram,
     ok: Counter,
     ok_status: Status,
+}
+
+impl<L: Clone + Hash + Eq> Series<L> {
+    /// The series of `labels`: its histogram in `durations` and its
+    /// success counter in `counts`, whose label sets `with_status` makes.
+    fn new<S: Clone + Hash + Eq>(
+        labels: L,
+        protocol: Protocol,
+        durations: &HistogramFamily<L>,
+        counts: &Family<S, Counter>,
+        with_status: fn(L, Status) -> S,
+    ) -> Arc<Self> {
+        let ok_status = success(protocol);
+        Arc::new(Self {
+            duration: durations.get_or_create(&labels).clone(),
+            ok: counts
+                .get_or_create(&with_status(labels.clone(), ok_status))
+                .clone(),
+            labels,
+            ok_status,
+        })
+    }
+
+    /// Records one finished request: its latency, and a count under its
+    /// status (the kept counter for success, else looked up in `counts`).
+    fn record<S: Clone + Hash + Eq>(
+        &self,
+        status: Status,
+        seconds: f64,
+        counts: &Family<S, Counter>,
+        with_status: fn(L, Status) -> S,
+    ) {
+        self.duration.observe(seconds);
+        if status == self.ok_status {
+            self.ok.inc();
+        } else {
+            counts
+                .get_or_create(&with_status(self.labels.clone(), status))
+                .inc();
+        }
+    }
+}
+
+/// The client request counter's label set for `status`.
+fn client_status(dest: ClientLabels, status: Status) -> ClientStatusLabels {
+    ClientStatusLabels { dest, status }
+}
+
+/// The server request counter's label set for `status`.
+fn server_status(service: ServerLabels, status: Status) -> ServerStatusLabels {
+    ServerStatusLabels { service, status }
 }
 
 /// The `status` of a successful request: `OK` for gRPC, `200` for HTTP.
@@ -298,19 +350,13 @@ impl Metrics {
         dest: ClientLabels,
         protocol: Protocol,
     ) -> Arc<Series<ClientLabels>> {
-        let ok_status = success(protocol);
-        Arc::new(Series {
-            duration: self.client_duration.get_or_create(&dest).clone(),
-            ok: self
-                .client_requests
-                .get_or_create(&ClientStatusLabels {
-                    dest: dest.clone(),
-                    status: ok_status,
-                })
-                .clone(),
-            labels: dest,
-            ok_status,
-        })
+        Series::new(
+            dest,
+            protocol,
+            &self.client_duration,
+            &self.client_requests,
+            client_status,
+        )
     }
 
     /// The series of server requests to `service`.
@@ -319,19 +365,13 @@ impl Metrics {
         service: ServerLabels,
         protocol: Protocol,
     ) -> Arc<Series<ServerLabels>> {
-        let ok_status = success(protocol);
-        Arc::new(Series {
-            duration: self.server_duration.get_or_create(&service).clone(),
-            ok: self
-                .server_requests
-                .get_or_create(&ServerStatusLabels {
-                    service: service.clone(),
-                    status: ok_status,
-                })
-                .clone(),
-            labels: service,
-            ok_status,
-        })
+        Series::new(
+            service,
+            protocol,
+            &self.server_duration,
+            &self.server_requests,
+            server_status,
+        )
     }
 
     /// Records one finished client request.
@@ -341,17 +381,7 @@ impl Metrics {
         status: Status,
         seconds: f64,
     ) {
-        series.duration.observe(seconds);
-        if status == series.ok_status {
-            series.ok.inc();
-        } else {
-            self.client_requests
-                .get_or_create(&ClientStatusLabels {
-                    dest: series.labels.clone(),
-                    status,
-                })
-                .inc();
-        }
+        series.record(status, seconds, &self.client_requests, client_status);
     }
 
     /// Records one finished server request.
@@ -361,16 +391,6 @@ impl Metrics {
         status: Status,
         seconds: f64,
     ) {
-        series.duration.observe(seconds);
-        if status == series.ok_status {
-            series.ok.inc();
-        } else {
-            self.server_requests
-                .get_or_create(&ServerStatusLabels {
-                    service: series.labels.clone(),
-                    status,
-                })
-                .inc();
-        }
+        series.record(status, seconds, &self.server_requests, server_status);
     }
 }
