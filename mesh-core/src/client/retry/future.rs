@@ -254,18 +254,20 @@ where
                     };
                     let result = match attempt.poll(cx) {
                         Poll::Ready(result) => result,
-                        Poll::Pending if *this.timer_armed => {
-                            let Some(timer) = this.timer.as_mut() else {
-                                return Poll::Pending;
-                            };
-                            ready!(timer.as_mut().poll(cx));
-                            let policy = this.decision.route().retry.as_ref();
-                            Err(MeshError::PerTryTimeout {
-                                destination: this.decision.destination().host.clone(),
-                                timeout: policy.and_then(|p| p.per_try_timeout).unwrap_or_default(),
-                            })
-                        }
-                        Poll::Pending => return Poll::Pending,
+                        // The attempt's per-try timer, if it has one.
+                        Poll::Pending => match this.timer.as_mut().filter(|_| *this.timer_armed) {
+                            Some(timer) => {
+                                ready!(timer.as_mut().poll(cx));
+                                let policy = this.decision.route().retry.as_ref();
+                                Err(MeshError::PerTryTimeout {
+                                    destination: this.decision.destination().host.clone(),
+                                    timeout: policy
+                                        .and_then(|p| p.per_try_timeout)
+                                        .unwrap_or_default(),
+                                })
+                            }
+                            None => return Poll::Pending,
+                        },
                     };
                     // Drops a timed-out attempt, cancelling it.
                     this.attempt.set(None);
