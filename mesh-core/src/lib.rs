@@ -19,6 +19,7 @@ pub mod security;
 pub mod server;
 pub mod suggest;
 pub mod telemetry;
+mod timer_anchor;
 pub mod transport;
 pub mod xds;
 

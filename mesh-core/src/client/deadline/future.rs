@@ -39,6 +39,7 @@ impl<F> ResponseFuture<F> {
         deadline: RequestDeadline,
         route: Option<RouteDecision>,
     ) -> Self {
+        crate::timer_anchor::hold_for(deadline.budget);
         ResponseFuture::Bounded {
             inner,
             sleep: sleep_until(deadline.at),

@@ -180,6 +180,7 @@ where
 
 /// Sets `timer` to fire at `at`, creating it the first time.
 fn arm(timer: &mut Option<Pin<Box<Sleep>>>, at: Instant) {
+    crate::timer_anchor::hold_for(at.saturating_duration_since(Instant::now()));
     match timer {
         Some(timer) => timer.as_mut().reset(at),
         None => *timer = Some(Box::pin(sleep_until(at))),

@@ -77,7 +77,12 @@ where
             match decode_grpc_timeout(value) {
                 // An absurd timeout that overflows the clock is no deadline.
                 Some(timeout) => match Instant::now().checked_add(timeout) {
-                    Some(at) => cx = cx.with_value(InboundDeadline(at)),
+                    Some(at) => {
+                        // Whoever serves the request (tonic, for one)
+                        // enforces the deadline with a timer.
+                        crate::timer_anchor::hold_for(timeout);
+                        cx = cx.with_value(InboundDeadline(at));
+                    }
                     None => tracing::debug!(?value, "grpc-timeout beyond the clock ignored"),
                 },
                 None => tracing::debug!(?value, "malformed grpc-timeout ignored"),
