@@ -172,7 +172,7 @@ impl MeshAcceptor {
             _ => None,
         };
         Ok(Accepted {
-            stream: MeshStream::ServerTls(tls),
+            stream: MeshStream::ServerTls(Box::new(tls)),
             info: ConnectionInfo {
                 local_addr,
                 remote_addr,

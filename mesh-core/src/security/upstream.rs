@@ -124,6 +124,6 @@ impl UpstreamSecurity {
                 want.join(" or ")
             )));
         }
-        Ok(MeshStream::ClientTls(tls))
+        Ok(MeshStream::ClientTls(Box::new(tls)))
     }
 }
