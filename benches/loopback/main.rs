@@ -41,7 +41,11 @@
 //!
 //! Options: `--quick`, `--duration SECS` (per measurement), `--rounds N`,
 //! `--rates R1,R2`, `--concurrency N`, `--protocols grpc,http1,http2`,
-//! `--no-haproxy`, `--only mesh,haproxy-2hop` (and `bare`, always).
+//! `--no-haproxy`, `--only mesh,haproxy-2hop` (and `bare`, unless
+//! `--alone`). For counting what one variant does per request (`perf
+//! stat`, callgrind), `--only mesh --alone --no-closed-loop` runs that
+//! variant alone, open loop only, a known number of requests (the warm-up
+//! and rate × duration × rounds).
 
 mod cpu;
 mod haproxy;
@@ -71,6 +75,11 @@ struct Options {
     warmup: usize,
     /// Only these variants (and `bare`, the baseline), if given.
     only: Option<Vec<String>>,
+    /// Leave out `bare` when `only` is given (ratios are then to the
+    /// first variant).
+    alone: bool,
+    /// Run no closed loop (no throughput): for counting per request.
+    closed_loop: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,6 +109,8 @@ fn parse_args() -> anyhow::Result<Options> {
         haproxy: true,
         warmup: 500,
         only: None,
+        alone: false,
+        closed_loop: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -134,12 +145,17 @@ fn parse_args() -> anyhow::Result<Options> {
             }
             "--no-haproxy" => o.haproxy = false,
             "--only" => o.only = Some(value()?.split(',').map(str::to_owned).collect()),
+            "--alone" => o.alone = true,
+            "--no-closed-loop" => o.closed_loop = false,
             // What `cargo bench` passes to every bench binary.
             "--bench" => {}
             other => {
                 bail!("unknown argument {other:?} (see the header of benches/loopback/main.rs)")
             }
         }
+    }
+    if o.alone && o.only.is_none() {
+        bail!("--alone needs --only (which variants to run without bare)");
     }
     if o.rounds == 0 || o.concurrency == 0 || o.rates.contains(&0) || o.duration.is_zero() {
         bail!("--rounds, --concurrency, --rates and --duration must be positive");
@@ -291,7 +307,7 @@ fn main() -> anyhow::Result<()> {
     }
 
     if let Some(only) = &o.only {
-        variants.retain(|v| v.name == "bare" || only.iter().any(|n| n == v.name));
+        variants.retain(|v| (v.name == "bare" && !o.alone) || only.iter().any(|n| n == v.name));
     }
     eprintln!("warming up {} variants", variants.len());
     for v in &variants {
@@ -309,13 +325,15 @@ fn main() -> anyhow::Result<()> {
                 v.name
             );
         }
-        closed_loop(client_rt.handle(), &v.call, o.concurrency, o.duration / 4);
+        if o.closed_loop {
+            closed_loop(client_rt.handle(), &v.call, o.concurrency, o.duration / 4);
+        }
     }
 
     let mut results: Vec<Results> = variants.iter().map(|_| Results::default()).collect();
     for round in 1..=o.rounds {
         eprintln!("round {round}/{}", o.rounds);
-        for (i, v) in variants.iter().enumerate() {
+        for (i, v) in variants.iter().enumerate().filter(|_| o.closed_loop) {
             let before = cpu::total_ns(&v.pids);
             let closed = closed_loop(client_rt.handle(), &v.call, o.concurrency, o.duration);
             results[i].closed_cpu_ns += cpu::total_ns(&v.pids) - before;
