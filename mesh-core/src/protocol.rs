@@ -4,10 +4,17 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
 use crate::body::MeshBody;
 use crate::error::MeshError;
+
+// gRPC's headers as names, not strings: looking a header up by a string
+// parses and validates the name on every call, and the mesh reads
+// `grpc-status` several times per request.
+pub(crate) const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+pub(crate) const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+pub(crate) const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
 /// The protocol a client or server speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,7 +109,7 @@ pub fn grpc_code_name(code: i32) -> &'static str {
 /// The `grpc-status` in a header map, if there is a valid one.
 pub fn grpc_status(headers: &HeaderMap) -> Option<i32> {
     headers
-        .get("grpc-status")
+        .get(GRPC_STATUS)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
 }
@@ -167,9 +174,9 @@ impl Protocol {
                     http::header::CONTENT_TYPE,
                     HeaderValue::from_static("application/grpc"),
                 );
-                h.insert("grpc-status", HeaderValue::from(grpc));
+                h.insert(GRPC_STATUS, HeaderValue::from(grpc));
                 if let Ok(v) = HeaderValue::from_str(&percent_encode(&message)) {
-                    h.insert("grpc-message", v);
+                    h.insert(GRPC_MESSAGE, v);
                 }
                 res
             }

@@ -17,7 +17,7 @@ pub use layer::DeadlineLayer;
 
 use crate::client::route::RouteDecision;
 use crate::error::MeshError;
-use crate::protocol::{Protocol, decode_grpc_timeout};
+use crate::protocol::{GRPC_TIMEOUT, Protocol, decode_grpc_timeout};
 use crate::telemetry::context::inbound_deadline;
 
 /// When a request must be finished, for the retry layer (which never
@@ -66,7 +66,7 @@ fn deadline_for<B>(req: &Request<B>, protocol: Protocol, now: Instant) -> Option
     let caller = match protocol {
         Protocol::Grpc => req
             .headers()
-            .get("grpc-timeout")
+            .get(GRPC_TIMEOUT)
             .and_then(decode_grpc_timeout)
             .map(|t| now + t),
         Protocol::Http => None,

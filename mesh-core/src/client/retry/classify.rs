@@ -67,7 +67,8 @@ mod tests {
 
     fn grpc(c: i32) -> Result<Response<()>, MeshError> {
         let mut res = Response::new(());
-        res.headers_mut().insert("grpc-status", c.into());
+        res.headers_mut()
+            .insert(crate::protocol::GRPC_STATUS, c.into());
         Ok(res)
     }
 

@@ -37,7 +37,7 @@ use crate::client::deadline::RequestDeadline;
 use crate::client::route::RouteDecision;
 use crate::error::{BoxError, MeshError};
 use crate::mesh::Mesh;
-use crate::protocol::{Protocol, grpc_timeout_parts, shared_header_value};
+use crate::protocol::{GRPC_TIMEOUT, Protocol, grpc_timeout_parts, shared_header_value};
 
 /// Retries requests by their route's policy.
 #[derive(Clone, Debug)]
@@ -71,8 +71,6 @@ fn set_grpc_timeout(
         headers.insert(GRPC_TIMEOUT, v);
     }
 }
-
-const GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
 
 /// [`crate::protocol::encode_grpc_timeout`] as a header value.
 ///

@@ -8,7 +8,7 @@ mod layer;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use http::{HeaderName, Request, Response};
+use http::{Request, Response};
 use opentelemetry::trace::TraceContextExt;
 use tokio::time::Instant;
 use tower_service::Service;
@@ -18,10 +18,8 @@ pub use future::ResponseFuture;
 pub use layer::ServerTraceLayer;
 
 use super::{child_of, remote_parent, with_baggage};
-use crate::protocol::decode_grpc_timeout;
+use crate::protocol::{GRPC_TIMEOUT, decode_grpc_timeout};
 use crate::telemetry::context::InboundDeadline;
-
-const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
 /// Continues the caller's trace for each request to one service.
 ///
