@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use futures_util::{Stream, StreamExt};
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
 use mesh_core::protocol::Protocol;
@@ -15,6 +15,7 @@ use mesh_core::security::{
     Accepted, ConnectionInfo, MeshAcceptor, WithConnectionInfo, WorkloadPolicy,
 };
 use mesh_core::server::{ServerLayer, ServerStack};
+use mesh_core::transport::BoxedExecutor;
 use mesh_core::{BoxError, Mesh};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -249,7 +250,9 @@ async fn serve_accepted<S, B>(
         let service = TowerToHyperService::new(WithConnectionInfo::new(service.clone(), info));
         let mut stopping = stopping.clone();
         connections.spawn(async move {
-            let builder = auto::Builder::new(TokioExecutor::new());
+            // Boxed: hyper's HTTP/2 server spawns a task per request
+            // holding the service's future (see `BoxedExecutor`).
+            let builder = auto::Builder::new(BoxedExecutor);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(conn), service);
             let mut conn = std::pin::pin!(conn);
             let result = tokio::select! {

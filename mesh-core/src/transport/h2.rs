@@ -15,11 +15,11 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::TrySendError;
 use hyper::client::conn::http2::{self, SendRequest};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::{ConnectSettings, Connector, connect};
+use super::{BoxedExecutor, ConnectSettings, Connector, connect};
 use crate::error::{BoxError, MeshError};
 use crate::security::upstream::UpstreamSecurity;
 
@@ -137,7 +137,7 @@ where
         }
         let valid_until = self.security.valid_until();
         let stream = connect(self.addr, self.settings, &self.security, &[b"h2"]).await?;
-        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+        let (sender, conn) = http2::Builder::new(BoxedExecutor)
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| MeshError::Connect {

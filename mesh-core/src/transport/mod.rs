@@ -4,6 +4,7 @@
 //! per address and keeps it for as long as the address is in the policy;
 //! the endpoint connects lazily and reconnects when its connection breaks.
 
+mod executor;
 mod h1;
 mod h2;
 
@@ -13,6 +14,7 @@ use std::time::Duration;
 use http::{Request, Response};
 use tower_service::Service;
 
+pub use executor::BoxedExecutor;
 pub use h1::{Http1Connector, Http1Endpoint, Http1Response};
 pub use h2::{Http2Connector, Http2Endpoint};
 

@@ -1,0 +1,35 @@
+//! The executor the mesh gives hyper: tokio's, with each task boxed.
+
+use std::future::Future;
+
+/// Spawns hyper's tasks on the current tokio runtime, each future boxed.
+///
+/// hyper's HTTP/2 client spawns two tasks per request (sending the body,
+/// waiting for the response) whose future is an enum that can also hold
+/// the whole connection: its codec, buffers and HPACK tables, well over a
+/// kilobyte. Spawned as it is, that future is copied into the task and
+/// moved several times more on the way, and once more when the task
+/// finishes, on every request. Boxed, only a pointer moves, for one
+/// allocation per task: callgrind counted about 3400 fewer instructions
+/// per request through the mesh's client. tonic's own `Channel` boxes
+/// hyper's tasks the same way.
+///
+/// ```
+/// use hyper::client::conn::http2;
+/// use mesh_core::transport::BoxedExecutor;
+///
+/// let builder = http2::Builder::new(BoxedExecutor);
+/// # let _ = builder;
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BoxedExecutor;
+
+impl<F> hyper::rt::Executor<F> for BoxedExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        tokio::spawn(Box::pin(future));
+    }
+}
