@@ -15,6 +15,12 @@
 //! task ends after a period with no deadline, so an idle process is not
 //! woken; the next deadline starts it again. It is only an optimisation:
 //! when it is not running, deadlines work as before.
+//!
+//! On a runtime without timers (built without `enable_time`), tokio
+//! panics when the anchor makes its timer. The server engages the anchor
+//! for an inbound `grpc-timeout` without making a timer itself, so that can
+//! happen: the panic is caught (tokio's panic hook still prints its message,
+//! once) and the anchor stays off for that runtime.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,6 +43,8 @@ struct Anchor {
     busy: AtomicBool,
     /// Whether the anchor's task is running.
     running: AtomicBool,
+    /// Whether the runtime has no timers, so no anchor.
+    disabled: AtomicBool,
 }
 
 thread_local! {
@@ -60,7 +68,7 @@ pub(crate) fn hold_for(remaining: Duration) {
     LOCAL.with(|local| {
         let mut local = local.borrow_mut();
         if let Some(anchor) = local.as_ref()
-            && anchor.running.load(Ordering::Relaxed)
+            && (anchor.running.load(Ordering::Relaxed) || anchor.disabled.load(Ordering::Relaxed))
         {
             // Read before writing: the flag's cache line is shared by every
             // thread, and is written once a period, not once a request.
@@ -92,15 +100,23 @@ fn start(runtime: &Handle) -> Arc<Anchor> {
         })
     };
     anchor.busy.store(true, Ordering::Relaxed);
-    if anchor
-        .running
-        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
-        .is_ok()
+    if !anchor.disabled.load(Ordering::Relaxed)
+        && anchor
+            .running
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
     {
-        // The guard goes into the future now, so that a task dropped
-        // before its first poll (its runtime shutting down) still marks
-        // the anchor stopped.
-        runtime.spawn(keep_armed(Stopped(anchor.clone())));
+        match std::panic::catch_unwind(|| tokio::time::sleep(PERIOD)) {
+            // The guard goes into the future now, so that a task dropped
+            // before its first poll (its runtime shutting down) still
+            // marks the anchor stopped.
+            Ok(first) => drop(runtime.spawn(keep_armed(Stopped(anchor.clone()), first))),
+            Err(_) => {
+                tracing::debug!("the runtime has no timers: no timer anchor");
+                anchor.disabled.store(true, Ordering::Relaxed);
+                anchor.running.store(false, Ordering::Release);
+            }
+        }
     }
     anchor
 }
@@ -115,14 +131,16 @@ impl Drop for Stopped {
     }
 }
 
-/// The anchor's task: a timer at most [`PERIOD`] ahead for as long as
-/// deadlines keep being set.
-async fn keep_armed(anchor: Stopped) {
+/// The anchor's task: a timer at most [`PERIOD`] ahead (`first`, then
+/// the same one reset) for as long as deadlines keep being set.
+async fn keep_armed(anchor: Stopped, first: tokio::time::Sleep) {
+    let mut timer = std::pin::pin!(first);
     loop {
-        tokio::time::sleep(PERIOD).await;
+        timer.as_mut().await;
         if !anchor.0.busy.swap(false, Ordering::Relaxed) {
             return;
         }
+        timer.as_mut().reset(tokio::time::Instant::now() + PERIOD);
     }
 }
 
@@ -174,6 +192,24 @@ mod tests {
         hold_for(PERIOD / 2);
         settle().await;
         assert!(!running());
+    }
+
+    #[test]
+    fn a_runtime_without_timers_gets_none_and_no_panic() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            hold_for(Duration::from_secs(5));
+            hold_for(Duration::from_secs(5));
+        });
+        assert!(!running());
+        let disabled = LOCAL.with(|l| {
+            l.borrow()
+                .as_ref()
+                .is_some_and(|a| a.disabled.load(Ordering::Relaxed))
+        });
+        assert!(disabled, "marked so that it is not tried again");
     }
 
     #[test]
