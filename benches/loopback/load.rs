@@ -114,6 +114,8 @@ pub(crate) fn open_loop(handle: &Handle, call: &Call, rate: u32, duration: Durat
         tokio::pin!(bound);
         for (intended, mut request) in handles {
             let outcome = tokio::select! {
+                // An answer that is in wins over a bound that has passed.
+                biased;
                 joined = &mut request => joined.ok(),
                 () = &mut bound => {
                     // Still unanswered at the bound: an error, with the
