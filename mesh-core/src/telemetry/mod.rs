@@ -1,9 +1,9 @@
 //! Telemetry: W3C trace context propagation and request metrics.
 //!
 //! - [`context`]: what a server hands its handler through
-//!   [`opentelemetry::Context`] (the inbound deadline, the trace), so that
-//!   outbound calls the handler makes continue the trace and keep the
-//!   deadline with no forwarding by hand.
+//!   [`opentelemetry::Context`] (the trace) and beside it (the inbound
+//!   deadline), so that outbound calls the handler makes continue the
+//!   trace and keep the deadline with no forwarding by hand.
 //! - [`trace`]: [`ClientTraceLayer`] and [`ServerTraceLayer`], which carry
 //!   `traceparent`, `tracestate` and `baggage` across calls and record a
 //!   `tracing` span per request.
@@ -14,7 +14,7 @@ pub mod context;
 pub mod metrics;
 pub mod trace;
 
-pub use context::{InboundDeadline, inbound_deadline};
+pub use context::{InboundDeadline, current_context, inbound_deadline};
 pub use metrics::{
     ClientMetrics, ClientMetricsLayer, Metrics, MetricsBody, ServerMetrics, ServerMetricsLayer,
 };

@@ -17,7 +17,7 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 
 use super::*;
-use crate::telemetry::context::inbound_deadline;
+use crate::telemetry::context::{current_context, inbound_deadline};
 
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN: &str = "00f067aa0ba902b7";
@@ -343,24 +343,60 @@ async fn grpc_timeout_becomes_the_inbound_deadline() {
     assert_eq!(seen.deadline, None);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_response_body_is_polled_under_the_server_context() {
+    let start = Instant::now();
     let svc = ServerTraceLayer::new("attendees").layer(service_fn(|_req: Request<()>| async {
         // The frame is made when the body is polled, after the handler
         // returned.
         let frame = futures_util::stream::once(async {
             let trace = Context::map_current(|cx| cx.span().span_context().trace_id());
-            Ok::<_, Infallible>(Frame::data(Bytes::from(trace.to_string())))
+            let deadline = inbound_deadline().map(|at| at - Instant::now());
+            let seen = format!("{trace} {deadline:?}");
+            Ok::<_, Infallible>(Frame::data(Bytes::from(seen)))
         });
         Ok::<_, Infallible>(Response::new(StreamBody::new(frame)))
     }));
     let req = Request::builder()
         .header("traceparent", format!("00-{TRACE}-{CALLER_SPAN}-01"))
+        .header("grpc-timeout", "3S")
         .body(())
         .expect("request");
     let body = svc.oneshot(req).await.expect("infallible").into_body();
+    assert_eq!(Instant::now(), start, "the paused clock has not moved");
     let bytes = body.collect().await.expect("infallible").to_bytes();
-    assert_eq!(bytes, TRACE);
+    assert_eq!(bytes, format!("{TRACE} Some(3s)"));
+    assert_eq!(inbound_deadline(), None, "only while the body is polled");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_spawned_with_current_context_keeps_the_trace_and_the_deadline() {
+    let start = Instant::now();
+    let svc = ServerTraceLayer::new("attendees").layer(service_fn(|_req: Request<()>| async {
+        let seen = || {
+            let trace = Context::map_current(|cx| cx.span().span_context().trace_id());
+            (trace.to_string(), inbound_deadline())
+        };
+        let handed_on = tokio::spawn(async move { seen() }.with_context(current_context()));
+        // `Context::current()` alone carries the trace, not the deadline.
+        let trace_only = tokio::spawn(async move { seen() }.with_context(Context::current()));
+        let (handed_on, trace_only) = (handed_on.await, trace_only.await);
+        Ok::<_, Infallible>(Response::new((handed_on.ok(), trace_only.ok())))
+    }));
+    let req = Request::builder()
+        .header("traceparent", format!("00-{TRACE}-{CALLER_SPAN}-01"))
+        .header("grpc-timeout", "250m")
+        .body(())
+        .expect("request");
+    let (handed_on, trace_only) = svc
+        .oneshot(req)
+        .await
+        .expect("infallible")
+        .into_body()
+        .into_inner();
+    let at = start + Duration::from_millis(250);
+    assert_eq!(handed_on, Some((TRACE.to_owned(), Some(at))));
+    assert_eq!(trace_only, Some((TRACE.to_owned(), None)));
 }
 
 /// W3C Trace Context's rules for `traceparent`, case by case.

@@ -4,23 +4,24 @@ use std::task::{Context, Poll};
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
+use super::RequestScope;
+
 pin_project! {
     /// The response body of [`super::ServerTrace`]: the handler's body,
-    /// polled under the request's [`opentelemetry::Context`] and inside the
-    /// `mesh.server` span, so a streaming handler's outbound calls continue
-    /// the trace too. Data and errors are the inner body's.
+    /// polled under the request's [`opentelemetry::Context`] and deadline
+    /// and inside the `mesh.server` span, so a streaming handler's outbound
+    /// calls continue the trace and keep the deadline too. Data and errors are the inner body's.
     #[derive(Debug)]
     pub struct TraceBody<B> {
         #[pin]
         inner: B,
-        cx: opentelemetry::Context,
-        span: tracing::Span,
+        scope: RequestScope,
     }
 }
 
 impl<B> TraceBody<B> {
-    pub(super) fn new(inner: B, cx: opentelemetry::Context, span: tracing::Span) -> Self {
-        Self { inner, cx, span }
+    pub(super) fn new(inner: B, scope: RequestScope) -> Self {
+        Self { inner, scope }
     }
 
     /// The wrapped body.
@@ -38,9 +39,7 @@ impl<B: Body> Body for TraceBody<B> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
         let this = self.project();
-        // A clone of the context is a few reference counts.
-        let _attached = this.cx.clone().attach();
-        let _entered = this.span.enter();
+        let _entered = this.scope.enter();
         this.inner.poll_frame(cx)
     }
 

@@ -5,24 +5,23 @@ use std::task::{Context, Poll, ready};
 use http::Response;
 use pin_project_lite::pin_project;
 
-use super::TraceBody;
+use super::{RequestScope, TraceBody};
 
 pin_project! {
     /// The response of [`super::ServerTrace`]: the handler's future, polled
-    /// under the request's [`opentelemetry::Context`] and inside the
-    /// `mesh.server` span; the body then carries both.
+    /// under the request's [`opentelemetry::Context`] and deadline and
+    /// inside the `mesh.server` span; the body then carries all three.
     #[derive(Debug)]
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
-        cx: opentelemetry::Context,
-        span: tracing::Span,
+        scope: RequestScope,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(super) fn new(inner: F, cx: opentelemetry::Context, span: tracing::Span) -> Self {
-        Self { inner, cx, span }
+    pub(super) fn new(inner: F, scope: RequestScope) -> Self {
+        Self { inner, scope }
     }
 }
 
@@ -35,13 +34,11 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let res = {
-            let _attached = this.cx.clone().attach();
-            let _entered = this.span.enter();
+            let _entered = this.scope.enter();
             ready!(this.inner.poll(cx))?
         };
-        // Done: hand the context and span on to the body.
-        let otel = std::mem::take(this.cx);
-        let span = std::mem::replace(this.span, tracing::Span::none());
-        Poll::Ready(Ok(res.map(|body| TraceBody::new(body, otel, span))))
+        // Done: hand the scope on to the body.
+        let scope = this.scope.take();
+        Poll::Ready(Ok(res.map(|body| TraceBody::new(body, scope))))
     }
 }

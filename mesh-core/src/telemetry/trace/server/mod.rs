@@ -4,6 +4,7 @@
 mod body;
 mod future;
 mod layer;
+mod scope;
 
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,9 +18,10 @@ pub use body::TraceBody;
 pub use future::ResponseFuture;
 pub use layer::ServerTraceLayer;
 
+use scope::RequestScope;
+
 use super::{child_of, remote_parent, with_baggage};
 use crate::protocol::{GRPC_TIMEOUT, decode_grpc_timeout};
-use crate::telemetry::context::InboundDeadline;
 
 /// Continues the caller's trace for each request to one service.
 ///
@@ -28,8 +30,8 @@ use crate::telemetry::context::InboundDeadline;
 /// starts, as W3C Trace Context says. Mints the server's span (the caller's
 /// trace id, a new span id) and calls the inner service, and polls its
 /// future and the response body, under an [`opentelemetry::Context`]
-/// holding that span as the current one, the baggage, and an
-/// [`InboundDeadline`] when the request has a valid `grpc-timeout` (a
+/// holding that span as the current one and the baggage, and with the
+/// request's deadline in force when it has a valid `grpc-timeout` (a
 /// malformed one is ignored). See [`crate::telemetry::context`].
 ///
 /// Records a `mesh.server` `tracing` span (fields `service`, `method`,
@@ -69,28 +71,31 @@ where
             record.record("parent_span_id", tracing::field::display(p.span_id()));
         }
         // The server's span, with the caller's baggage.
-        let mut cx = with_baggage(opentelemetry::Context::new(), req.headers())
+        let cx = with_baggage(opentelemetry::Context::new(), req.headers())
             .with_remote_span_context(span);
-        if let Some(value) = req.headers().get(GRPC_TIMEOUT) {
-            match decode_grpc_timeout(value) {
-                // An absurd timeout that overflows the clock is no deadline.
-                Some(timeout) => match Instant::now().checked_add(timeout) {
-                    Some(at) => {
-                        // Whoever serves the request (tonic, for one)
-                        // enforces the deadline with a timer.
-                        crate::timer_anchor::hold_for(timeout);
-                        cx = cx.with_value(InboundDeadline(at));
-                    }
-                    None => tracing::debug!(?value, "grpc-timeout beyond the clock ignored"),
-                },
-                None => tracing::debug!(?value, "malformed grpc-timeout ignored"),
-            }
-        }
+        let deadline = req.headers().get(GRPC_TIMEOUT).and_then(inbound_deadline);
+        let scope = RequestScope::new(cx, deadline, record);
         let future = {
-            let _attached = cx.clone().attach();
-            let _entered = record.enter();
+            let _entered = scope.enter();
             self.inner.call(req)
         };
-        ResponseFuture::new(future, cx, record)
+        ResponseFuture::new(future, scope)
     }
+}
+
+/// The deadline a `grpc-timeout` value sets, from now; `None` (logged) if
+/// it is malformed or so far off that it overflows the clock.
+fn inbound_deadline(value: &http::HeaderValue) -> Option<Instant> {
+    let Some(timeout) = decode_grpc_timeout(value) else {
+        tracing::debug!(?value, "malformed grpc-timeout ignored");
+        return None;
+    };
+    let Some(at) = Instant::now().checked_add(timeout) else {
+        tracing::debug!(?value, "grpc-timeout beyond the clock ignored");
+        return None;
+    };
+    // Whoever serves the request (tonic, for one) enforces the deadline
+    // with a timer.
+    crate::timer_anchor::hold_for(timeout);
+    Some(at)
 }
