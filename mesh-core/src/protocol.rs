@@ -1,9 +1,10 @@
 //! What differs between gRPC and plain HTTP: how a response is classified,
 //! how deadlines travel, and how the mesh's own errors are written.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode};
 
 use crate::body::MeshBody;
@@ -281,19 +282,40 @@ fn round_up_to_three_figures(x: u128) -> u128 {
     x.div_ceil(scale) * scale
 }
 
-/// A header value holding the first `len` bytes of `buf`, in one
-/// allocation that its clones share.
+/// How much room each thread's chunk for [`shared_header_value`] has: a
+/// few dozen `traceparent` values.
+const HEADER_VALUE_CHUNK: usize = 2048;
+
+thread_local! {
+    /// Where the header values the mesh writes are copied to: one buffer
+    /// that many values share, see [`shared_header_value`].
+    static HEADER_VALUES: RefCell<BytesMut> =
+        RefCell::new(BytesMut::with_capacity(HEADER_VALUE_CHUNK));
+}
+
+/// A header value holding `bytes`, in memory that its clones share and
+/// that is seldom a new heap allocation; `None` if the bytes are not a
+/// valid header value.
 ///
-/// `HeaderValue::from_bytes` copies into a `Bytes` whose first clone
-/// allocates again (to make the buffer shareable); values the mesh writes
-/// and then copies, such as `traceparent` (the retry layer keeps the
-/// headers), are made shareable from the start. `None` if the bytes are
-/// not a valid header value.
-pub(crate) fn shared_header_value<const N: usize>(buf: [u8; N], len: usize) -> Option<HeaderValue> {
-    if len > N {
-        return None;
-    }
-    HeaderValue::from_maybe_shared(Bytes::from_owner(buf).slice(..len)).ok()
+/// The mesh writes a header value on every request (`traceparent`), and
+/// copies it (the retry layer keeps the headers). `HeaderValue::from_bytes`
+/// would allocate for the value and again for its first clone; instead the
+/// value is carved out of a per-thread chunk: a new chunk (two allocations)
+/// is needed once every few dozen values, and none while the values carved
+/// from the last one have all been dropped, the chunk being reused in
+/// place. A value kept for long keeps its chunk (2 KiB) alive.
+pub(crate) fn shared_header_value(bytes: &[u8]) -> Option<HeaderValue> {
+    let carved = HEADER_VALUES.try_with(|chunk| {
+        let mut chunk = chunk.borrow_mut();
+        // Reuses the chunk when no value carved from it is left, else
+        // starts another of the same size.
+        chunk.reserve(bytes.len());
+        chunk.extend_from_slice(bytes);
+        chunk.split().freeze()
+    });
+    // Only while the thread exits is there no chunk.
+    let bytes = carved.unwrap_or_else(|_| Bytes::copy_from_slice(bytes));
+    HeaderValue::from_maybe_shared(bytes).ok()
 }
 
 /// Parses a `grpc-timeout` value; `None` if it is malformed.
@@ -397,6 +419,33 @@ mod tests {
         assert_eq!(
             res.headers()["grpc-message"],
             "rate limited by sessions-limit"
+        );
+    }
+
+    #[test]
+    fn shared_header_values_hold_their_bytes_across_chunks() {
+        // More values than one chunk holds, half of them kept: each keeps
+        // its own bytes whether its chunk was reused or replaced.
+        let values: Vec<String> = (0..200)
+            .map(|i| format!("00-{i:032x}-{i:016x}-01"))
+            .collect();
+        let mut kept = Vec::new();
+        for (i, v) in values.iter().enumerate() {
+            let header = shared_header_value(v.as_bytes()).expect("valid");
+            assert_eq!(header, v.as_str());
+            if i % 2 == 0 {
+                kept.push((v, header.clone()));
+            }
+        }
+        for (v, header) in &kept {
+            assert_eq!(header, v.as_str());
+        }
+        assert_eq!(shared_header_value(b""), Some(HeaderValue::from_static("")));
+        assert_eq!(shared_header_value(b"bad\nvalue"), None);
+        assert_eq!(
+            shared_header_value(&[b'x'; 3 * HEADER_VALUE_CHUNK]).map(|v| v.len()),
+            Some(3 * HEADER_VALUE_CHUNK),
+            "a value larger than a chunk"
         );
     }
 }

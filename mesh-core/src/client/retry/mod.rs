@@ -97,7 +97,7 @@ fn grpc_timeout_value(left: std::time::Duration) -> Option<HeaderValue> {
         let mut cursor = std::io::Cursor::new(&mut buf[..]);
         write!(cursor, "{value}{unit}").ok()?;
         let n = usize::try_from(cursor.position()).ok()?;
-        let header = shared_header_value(buf, n)?;
+        let header = shared_header_value(buf.get(..n)?)?;
         *last = Some((value, unit, header.clone()));
         Some(header)
     })

@@ -75,8 +75,9 @@ impl Extractor for HeaderExtractor<'_> {
 
 /// `traceparent` for `sc`, as `TraceContextPropagator` writes it
 /// (`00-<trace id>-<span id>-<flags>`, only the sampled flag kept), built
-/// without the propagator's intermediate `String`s: one allocation, the
-/// header value's own, which the retry layer's copy of the headers shares.
+/// without the propagator's intermediate `String`s, into memory shared by
+/// the retry layer's copy of the headers and seldom newly allocated (see
+/// [`shared_header_value`]).
 fn traceparent(sc: &SpanContext) -> Option<HeaderValue> {
     fn hex(out: &mut [u8], bytes: &[u8]) {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -92,7 +93,7 @@ fn traceparent(sc: &SpanContext) -> Option<HeaderValue> {
         &mut buf[53..55],
         &[sc.trace_flags().to_u8() & TraceFlags::SAMPLED.to_u8()],
     );
-    let mut value = shared_header_value(buf, buf.len())?;
+    let mut value = shared_header_value(&buf)?;
     // A new value on every request: HPACK-indexing it would only evict the
     // headers that do repeat (`:path`, `content-type`, `te`...) from both
     // peers' tables. Sensitive values are sent as never-indexed literals.
