@@ -24,6 +24,9 @@ pub const MAX_REPLAY_BYTES: usize = 64 * 1024;
 pub struct Buffered {
     data: Bytes,
     trailers: Option<Box<HeaderMap>>,
+    /// Whether the caller's body said its exact size (see
+    /// [`RetryBody::Replay`]).
+    exact: bool,
 }
 
 impl Buffered {
@@ -32,6 +35,7 @@ impl Buffered {
         RetryBody::Replay {
             data: (!self.data.is_empty()).then(|| self.data.clone()),
             trailers: self.trailers.clone(),
+            exact: self.exact,
         }
     }
 }
@@ -57,6 +61,7 @@ where
     B::Error: Into<BoxError>,
 {
     let mut cx = Context::from_waker(Waker::noop());
+    let exact = body.size_hint().exact().is_some();
     // The first chunk apart: a unary request is one chunk, and needs no
     // `Vec` (nor copy) to be kept.
     let mut first: Option<Bytes> = None;
@@ -104,7 +109,11 @@ where
         }
     };
     if done {
-        Buffering::Complete(Buffered { data, trailers })
+        Buffering::Complete(Buffered {
+            data,
+            trailers,
+            exact,
+        })
     } else {
         Buffering::Streaming(RetryBody::Streaming {
             prefix: (!data.is_empty()).then_some(data),
@@ -121,8 +130,12 @@ pin_project! {
     #[project = Proj]
     #[derive(Debug)]
     pub enum RetryBody<B> {
-        /// A buffered body, sent again for each attempt.
-        Replay { data: Option<Bytes>, trailers: Option<Box<HeaderMap>> },
+        /// A buffered body, sent again for each attempt. Its size is
+        /// given as exact only if the caller's body gave it (`exact`):
+        /// hyper turns an exact size into `content-length`, which a
+        /// caller's gRPC request does not carry, and the mesh does not
+        /// add headers the caller did not send.
+        Replay { data: Option<Bytes>, trailers: Option<Box<HeaderMap>>, exact: bool },
         /// The caller's body: what was read while trying to buffer it
         /// (`prefix`), then the rest as it comes.
         Streaming { prefix: Option<Bytes>, #[pin] rest: B },
@@ -154,7 +167,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match self.project() {
-            Proj::Replay { data, trailers } => Poll::Ready(
+            Proj::Replay { data, trailers, .. } => Poll::Ready(
                 data.take()
                     .map(Frame::data)
                     .or_else(|| trailers.take().map(|t| Frame::trailers(*t)))
@@ -170,7 +183,7 @@ where
 
     fn is_end_stream(&self) -> bool {
         match self {
-            RetryBody::Replay { data, trailers } => data.is_none() && trailers.is_none(),
+            RetryBody::Replay { data, trailers, .. } => data.is_none() && trailers.is_none(),
             RetryBody::Streaming { prefix, rest } => prefix.is_none() && rest.is_end_stream(),
             RetryBody::Failed { error } => error.is_none(),
         }
@@ -178,8 +191,15 @@ where
 
     fn size_hint(&self) -> SizeHint {
         match self {
-            RetryBody::Replay { data, .. } => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+            RetryBody::Replay { data, exact, .. } => {
+                let len = data.as_ref().map_or(0, |d| d.len() as u64);
+                if *exact {
+                    SizeHint::with_exact(len)
+                } else {
+                    let mut hint = SizeHint::new();
+                    hint.set_lower(len);
+                    hint
+                }
             }
             RetryBody::Streaming { prefix, rest } => {
                 let extra = prefix.as_ref().map_or(0, |p| p.len() as u64);
@@ -210,6 +230,28 @@ mod tests {
             let body: RetryBody<Full<Bytes>> = b.replay();
             assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
         }
+    }
+
+    #[tokio::test]
+    async fn a_replay_gives_its_size_as_exact_only_if_the_callers_body_did() {
+        let Buffering::Complete(full) = buffer(Full::new(Bytes::from_static(b"hello"))) else {
+            panic!("a full body is ready at once");
+        };
+        let replay: RetryBody<Full<Bytes>> = full.replay();
+        assert_eq!(replay.size_hint().exact(), Some(5));
+
+        // A body of unknown size that is all there, as tonic's for a
+        // unary call: no exact size, so hyper adds no `content-length`.
+        let chunks = futures_util::stream::iter([Ok::<_, std::io::Error>(Frame::data(
+            Bytes::from_static(b"hello"),
+        ))]);
+        let Buffering::Complete(unknown_size) = buffer(StreamBody::new(chunks)) else {
+            panic!("a finished stream is ready at once");
+        };
+        let replay: RetryBody<Full<Bytes>> = unknown_size.replay();
+        let hint = replay.size_hint();
+        assert_eq!((hint.lower(), hint.upper()), (5, None));
+        assert_eq!(replay.collect().await.unwrap().to_bytes(), "hello");
     }
 
     #[tokio::test]
