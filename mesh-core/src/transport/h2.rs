@@ -19,7 +19,8 @@ use hyper_util::rt::TokioIo;
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use super::{BoxedExecutor, ConnectSettings, Connector, connect};
+use super::connection_tasks::ConnectionTasks;
+use super::{ConnectSettings, Connector, connect};
 use crate::error::{BoxError, MeshError};
 use crate::security::upstream::UpstreamSecurity;
 
@@ -137,7 +138,10 @@ where
         }
         let valid_until = self.security.valid_until();
         let stream = connect(self.addr, self.settings, &self.security, &[b"h2"]).await?;
-        let (sender, conn) = http2::Builder::new(BoxedExecutor)
+        // hyper's tasks for this connection (the HTTP/2 connection, and
+        // two per request) run in the connection's own task.
+        let tasks = ConnectionTasks::default();
+        let (sender, conn) = http2::Builder::new(tasks.clone())
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| MeshError::Connect {
@@ -145,11 +149,11 @@ where
                 source: e.into(),
             })?;
         let addr = self.addr;
-        tokio::spawn(async move {
+        tokio::spawn(tasks.drive(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(%addr, error = %e, "connection closed with an error");
             }
-        });
+        }));
         tracing::debug!(%addr, "connected");
         self.sender.store(Some(Arc::new(Open {
             sender: sender.clone(),

@@ -4,6 +4,7 @@
 //! per address and keeps it for as long as the address is in the policy;
 //! the endpoint connects lazily and reconnects when its connection breaks.
 
+mod connection_tasks;
 mod executor;
 mod h1;
 mod h2;
