@@ -51,8 +51,14 @@ struct Handoff {
 }
 
 impl Handoff {
-    fn take(&self) -> Vec<Task> {
-        std::mem::take(&mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner))
+    /// Moves what was handed over into `running`, through `spare` (kept
+    /// by the driver so that the list's allocation is reused).
+    fn take_into(&self, running: &mut FuturesUnordered<Task>, spare: &mut Vec<Task>) {
+        std::mem::swap(
+            &mut *self.pending.lock().unwrap_or_else(PoisonError::into_inner),
+            spare,
+        );
+        running.extend(spare.drain(..));
     }
 }
 
@@ -92,6 +98,7 @@ impl ConnectionTasks {
             handoff: self.handoff.clone(),
             waker: Waker::from(self.handoff.clone()),
             running,
+            spare: Vec::new(),
         }
     }
 }
@@ -118,6 +125,7 @@ pub(crate) struct Driver {
     /// [`Handoff::polling`]).
     waker: Waker,
     running: FuturesUnordered<Task>,
+    spare: Vec<Task>,
 }
 
 impl Future for Driver {
@@ -131,7 +139,7 @@ impl Future for Driver {
         handoff.polling.store(true, Ordering::SeqCst);
         for _ in 0..ROUNDS_PER_POLL {
             handoff.rerun.store(false, Ordering::SeqCst);
-            this.running.extend(handoff.take());
+            handoff.take_into(&mut this.running, &mut this.spare);
             // Each `Ready(Some)` is one future finished, and there may be
             // more ready; `Ready(None)` is none left.
             while let Poll::Ready(Some(())) = this.running.poll_next_unpin(&mut inner) {}
@@ -149,6 +157,13 @@ impl Future for Driver {
                     };
                 }
                 handoff.polling.store(true, Ordering::SeqCst);
+            }
+            // Woken again meanwhile: go round again, unless the task has
+            // spent its tokio budget, after which tokio's resources answer
+            // `Pending` (waking it) until it yields; going round would only
+            // spin.
+            if !tokio::task::coop::has_budget_remaining() {
+                break;
             }
         }
         // Still busy: let other tasks run, and come back.
