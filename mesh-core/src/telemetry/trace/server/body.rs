@@ -9,8 +9,9 @@ use super::RequestScope;
 pin_project! {
     /// The response body of [`super::ServerTrace`]: the handler's body,
     /// polled under the request's [`opentelemetry::Context`] and deadline
-    /// and inside the `mesh.server` span, so a streaming handler's outbound
-    /// calls continue the trace and keep the deadline too. Data and errors are the inner body's.
+    /// and inside the `mesh.server` span, so a streaming handler's
+    /// outbound calls continue the trace and keep the deadline too. Data
+    /// and errors are the inner body's.
     #[derive(Debug)]
     pub struct TraceBody<B> {
         #[pin]

@@ -1,3 +1,6 @@
+//! The request's trace context, deadline and span, entered together for
+//! each poll of its handler and response body.
+
 use tokio::time::Instant;
 
 use crate::telemetry::context::DeadlineGuard;
