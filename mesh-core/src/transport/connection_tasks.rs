@@ -238,4 +238,36 @@ mod tests {
         close.send(()).expect("the connection waits");
         driver.await.expect("the driver ends");
     }
+
+    #[tokio::test]
+    async fn a_future_that_keeps_waking_itself_does_not_hold_the_thread() {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let counter = polls.clone();
+        let tasks = ConnectionTasks::default();
+        // Always ready to be polled again, never done: as a future whose
+        // tokio resources answer `Pending` once its budget is spent.
+        let busy = std::future::poll_fn(move |cx| {
+            counter.fetch_add(1, Ordering::SeqCst);
+            cx.waker().wake_by_ref();
+            Poll::<()>::Pending
+        });
+        // How many times one poll of the driver polls that future, at most.
+        let most = Arc::new(AtomicUsize::new(0));
+        let (seen, mut driver) = (most.clone(), tasks.drive(busy));
+        let driving = tokio::spawn(std::future::poll_fn(move |cx| {
+            let before = polls.load(Ordering::SeqCst);
+            let polled = Pin::new(&mut driver).poll(cx);
+            let during = polls.load(Ordering::SeqCst) - before;
+            seen.fetch_max(during, Ordering::SeqCst);
+            polled
+        }));
+        // The test runs again only if the driver yields (one thread).
+        tokio::task::yield_now().await;
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (1..=ROUNDS_PER_POLL).contains(&most),
+            "{most} polls in one poll of the driver"
+        );
+        driving.abort();
+    }
 }
