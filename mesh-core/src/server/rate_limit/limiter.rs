@@ -3,8 +3,10 @@
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::clock::{Clock, MonotonicClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 
 use crate::policy::{LocalRateLimit, same_host};
 
@@ -15,8 +17,14 @@ use crate::policy::{LocalRateLimit, same_host};
 #[derive(Debug)]
 pub struct Limiter {
     policy: LocalRateLimit,
-    bucket: DefaultDirectRateLimiter,
+    bucket: Bucket,
 }
+
+/// governor's direct (unkeyed) limiter on `std::time::Instant`, not on its
+/// default quanta clock, whose calibration costs milliseconds of CPU the
+/// first time a limiter is built.
+type Bucket =
+    RateLimiter<NotKeyed, InMemoryState, MonotonicClock, NoOpMiddleware<std::time::Instant>>;
 
 impl Limiter {
     /// A full bucket for `policy` (validated: every number is positive).
@@ -29,7 +37,7 @@ impl Limiter {
             .allow_burst(burst);
         Self {
             policy,
-            bucket: RateLimiter::direct(quota),
+            bucket: RateLimiter::direct_with_clock(quota, MonotonicClock),
         }
     }
 
@@ -48,7 +56,7 @@ impl Limiter {
     pub fn try_acquire(&self) -> Result<(), Duration> {
         self.bucket
             .check()
-            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+            .map_err(|not_until| not_until.wait_time_from(MonotonicClock.now()))
     }
 }
 
