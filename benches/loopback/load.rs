@@ -79,40 +79,56 @@ pub(crate) struct Open {
     pub(crate) lag_ns: Vec<u64>,
 }
 
-/// Sends `rate` requests a second for `duration`, each at its intended
-/// time whatever the earlier ones are doing, and measures each from that
-/// intended time, so a slow response delays no one and hides nothing.
+/// Sends `rate` requests a second to each of `calls` for `duration`, each
+/// at its intended time whatever the earlier ones are doing, and measures
+/// each from that intended time, so a slow response delays no one and
+/// hides nothing. Returns what each call did, in the order of `calls`.
+///
+/// With more than one call the sends are interleaved (with two, the
+/// second's half a period after each of the first's), so a stall of the
+/// machine or of the generator falls on all of them alike: their tails
+/// can be compared where separate runs' cannot (`--paired`).
 ///
 /// The generator runs on the calling thread (not the runtime), sleeping
 /// to each send time (see the timer slack set in `main`).
-pub(crate) fn open_loop(handle: &Handle, call: &Call, rate: u32, duration: Duration) -> Open {
-    let n = (f64::from(rate) * duration.as_secs_f64()).ceil() as u64;
-    let period = Duration::from_secs_f64(1.0 / f64::from(rate));
+pub(crate) fn open_loop(
+    handle: &Handle,
+    calls: &[&Call],
+    rate: u32,
+    duration: Duration,
+) -> Vec<Open> {
+    let per_call = (f64::from(rate) * duration.as_secs_f64()).ceil() as u64;
+    let n = per_call * calls.len() as u64;
+    let period = Duration::from_secs_f64(1.0 / (f64::from(rate) * calls.len() as f64));
     let mut handles = Vec::with_capacity(n as usize);
-    let mut lag_ns = Vec::with_capacity(n as usize);
+    let mut out: Vec<Open> = calls
+        .iter()
+        .map(|_| Open {
+            lag_ns: Vec::with_capacity(per_call as usize),
+            latencies_ns: Vec::with_capacity(per_call as usize),
+            errors: 0,
+        })
+        .collect();
     let t0 = Instant::now() + Duration::from_millis(2);
     for i in 0..n {
+        let which = (i % calls.len() as u64) as usize;
         let intended = t0 + period.mul_f64(i as f64);
         let now = Instant::now();
         if now < intended {
             std::thread::sleep(intended - now);
         }
-        lag_ns.push(intended.elapsed().as_nanos() as u64);
-        let call = call.clone();
+        out[which].lag_ns.push(intended.elapsed().as_nanos() as u64);
+        let call = calls[which].clone();
         let request = handle.spawn(async move {
             let ok = call().await;
             (ok, intended.elapsed())
         });
-        handles.push((intended, request));
+        handles.push((which, intended, request));
     }
-    let mut out = Open {
-        lag_ns,
-        ..Default::default()
-    };
     handle.block_on(async {
         let bound = tokio::time::sleep_until((Instant::now() + REQUEST_TIMEOUT).into());
         tokio::pin!(bound);
-        for (intended, mut request) in handles {
+        for (which, intended, mut request) in handles {
             let outcome = tokio::select! {
                 // An answer that is in wins over a bound that has passed.
                 biased;
@@ -124,6 +140,7 @@ pub(crate) fn open_loop(handle: &Handle, call: &Call, rate: u32, duration: Durat
                     Some((false, intended.elapsed()))
                 }
             };
+            let out = &mut out[which];
             match outcome {
                 Some((true, latency)) => out.latencies_ns.push(latency.as_nanos() as u64),
                 Some((false, latency)) => {
