@@ -240,47 +240,69 @@ pub fn encode_grpc_timeout(d: Duration) -> String {
 /// The number and unit [`encode_grpc_timeout`] writes, for callers that
 /// format them without allocating.
 pub(crate) fn grpc_timeout_parts(d: Duration) -> (u128, &'static str) {
-    const MAX: u128 = 99_999_999;
-    // Finest first.
-    const UNITS: [(&str, u128); 6] = [
-        ("n", 1),
-        ("u", 1_000),
-        ("m", 1_000_000),
-        ("S", 1_000_000_000),
-        ("M", 60_000_000_000),
-        ("H", 3_600_000_000_000),
-    ];
-    let nanos = round_up_to_three_figures(d.as_nanos());
-    if nanos == 0 {
-        return (0, "n");
-    }
-    if let Some((unit, per)) = UNITS
-        .iter()
-        .rev()
-        .find(|(_, per)| nanos.is_multiple_of(*per) && nanos / per <= MAX)
-    {
-        return (nanos / per, unit);
-    }
-    // No unit states it exactly in eight digits (years): the finest that
-    // fits, rounded up.
-    for (unit, per) in UNITS {
-        let v = nanos.div_ceil(per);
-        if v <= MAX {
-            return (v, unit);
+    /// Below this many nanoseconds (317 years), rounding up to three
+    /// figures stays within 64 bits.
+    const NARROW: u128 = 10_000_000_000_000_000_000;
+    let nanos = d.as_nanos();
+    // Every request with a deadline comes here, and 64-bit divisions are
+    // several times cheaper than the 128-bit ones (a library call each)
+    // that longer timeouts need.
+    match u64::try_from(nanos) {
+        Ok(narrow) if nanos < NARROW => {
+            let (v, unit) = timeout_parts_u64(narrow);
+            (u128::from(v), unit)
         }
+        _ => timeout_parts_u128(nanos),
     }
-    (MAX, "H")
 }
 
-/// The smallest number of at most three significant figures that is not
-/// below `x`.
-fn round_up_to_three_figures(x: u128) -> u128 {
-    let mut scale = 1;
-    while x / scale >= 1000 {
-        scale *= 10;
-    }
-    x.div_ceil(scale) * scale
+/// Defines `$name(nanos: $int) -> ($int, unit)`: the value and unit of a
+/// `grpc-timeout` of `nanos`, in one integer width.
+macro_rules! timeout_parts {
+    ($name:ident, $int:ty) => {
+        fn $name(nanos: $int) -> ($int, &'static str) {
+            const MAX: $int = 99_999_999;
+            // Finest first.
+            const UNITS: [(&str, $int); 6] = [
+                ("n", 1),
+                ("u", 1_000),
+                ("m", 1_000_000),
+                ("S", 1_000_000_000),
+                ("M", 60_000_000_000),
+                ("H", 3_600_000_000_000),
+            ];
+            // The smallest number of at most three significant figures
+            // that is not below `nanos`.
+            let mut scale: $int = 1;
+            while nanos / scale >= 1000 {
+                scale *= 10;
+            }
+            let nanos = nanos.div_ceil(scale) * scale;
+            if nanos == 0 {
+                return (0, "n");
+            }
+            if let Some((unit, per)) = UNITS
+                .iter()
+                .rev()
+                .find(|(_, per)| nanos.is_multiple_of(*per) && nanos / per <= MAX)
+            {
+                return (nanos / per, unit);
+            }
+            // No unit states it exactly in eight digits (years): the
+            // finest that fits, rounded up.
+            for (unit, per) in UNITS {
+                let v = nanos.div_ceil(per);
+                if v <= MAX {
+                    return (v, unit);
+                }
+            }
+            (MAX, "H")
+        }
+    };
 }
+
+timeout_parts!(timeout_parts_u64, u64);
+timeout_parts!(timeout_parts_u128, u128);
 
 /// How much room each thread's chunk for [`shared_header_value`] has: a
 /// few dozen `traceparent` values.
@@ -376,6 +398,42 @@ mod tests {
             (Duration::from_secs(200_000_000), "3333334M"),
         ] {
             assert_eq!(encode_grpc_timeout(d), enc, "{d:?}");
+        }
+    }
+
+    #[test]
+    fn grpc_timeout_widths_agree() {
+        // The 64-bit path serves every timeout under 317 years; the
+        // 128-bit one the rest. Both must give the same answer where both
+        // apply.
+        const NARROW: u64 = 10_000_000_000_000_000_000;
+        let mut nanos = 1u64;
+        while nanos < NARROW {
+            for n in [
+                nanos - 1,
+                nanos,
+                nanos + 1,
+                nanos.saturating_mul(7).min(NARROW) - 1,
+            ] {
+                let (narrow, unit) = timeout_parts_u64(n);
+                assert_eq!(
+                    (u128::from(narrow), unit),
+                    timeout_parts_u128(u128::from(n)),
+                    "{n}"
+                );
+            }
+            nanos = nanos.saturating_mul(7);
+        }
+        // From there on, the wide path: still at least the time there is.
+        for d in [
+            Duration::from_nanos(NARROW),
+            Duration::from_nanos(u64::MAX),
+            Duration::from_nanos(u64::MAX) + Duration::from_secs(1),
+            Duration::MAX,
+        ] {
+            let enc = HeaderValue::from_str(&encode_grpc_timeout(d)).unwrap();
+            let back = decode_grpc_timeout(&enc).unwrap();
+            assert!(back >= d || enc == "99999999H", "{d:?} -> {enc:?}");
         }
     }
 

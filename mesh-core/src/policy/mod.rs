@@ -13,7 +13,7 @@ mod route;
 mod security;
 mod service;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -48,7 +48,9 @@ pub struct EndpointSet {
 struct ResolvedService {
     service: Service,
     all: EndpointSet,
-    subsets: HashMap<String, EndpointSet>,
+    /// Looked up on every request to a subset: a fast hasher (the names
+    /// come from config, not from requests).
+    subsets: foldhash::HashMap<String, EndpointSet>,
 }
 
 /// A validated, immutable policy snapshot.
@@ -336,7 +338,8 @@ fn resolve_services(services: Vec<Service>) -> Result<Vec<ResolvedService>, Poli
             return Err(PolicyError::DuplicateService { host: service.host });
         }
         let tls = Arc::new(service.tls.clone());
-        let mut subsets = HashMap::with_capacity(service.subsets.len());
+        let mut subsets =
+            foldhash::HashMap::with_capacity_and_hasher(service.subsets.len(), Default::default());
         for subset in &service.subsets {
             let set = EndpointSet {
                 endpoints: service

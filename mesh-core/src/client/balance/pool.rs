@@ -1,6 +1,7 @@
 //! The endpoint handles of one client, by address.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
+use foldhash::HashMapExt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -33,6 +34,8 @@ impl<E> PooledEndpoint<E> {
 /// connection survives policy updates that keep its endpoint.
 pub(crate) struct Pool<E> {
     epoch: Instant,
+    /// Read on every request: a fast hasher (the addresses come from
+    /// config, not from requests).
     by_addr: ArcSwap<HashMap<SocketAddr, Arc<PooledEndpoint<E>>>>,
     /// Serialises inserts (copy-on-write); readers never take it.
     insert: Mutex<()>,
