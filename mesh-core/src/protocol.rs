@@ -107,10 +107,30 @@ pub fn grpc_code_name(code: i32) -> &'static str {
         .unwrap_or("UNKNOWN")
 }
 
+/// The first value of `name` in `headers`, as [`HeaderMap::get`] finds it.
+///
+/// The mesh reads a few headers of its own (`grpc-status`,
+/// `grpc-timeout`, `traceparent`...) on every request and response, from
+/// maps that mostly hold a handful of entries. `get` hashes the name
+/// first, which costs more than comparing it with each of a few names
+/// (a standard name and a custom one differ at their first comparison), so
+/// a small map is scanned instead.
+pub(crate) fn find_header<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Option<&'a HeaderValue> {
+    /// Up to this many values, a scan is cheaper than hashing the name.
+    const SCAN_UP_TO: usize = 8;
+    if headers.len() <= SCAN_UP_TO {
+        headers.iter().find_map(|(k, v)| (k == name).then_some(v))
+    } else {
+        headers.get(name)
+    }
+}
+
 /// The `grpc-status` in a header map, if there is a valid one.
 pub fn grpc_status(headers: &HeaderMap) -> Option<i32> {
-    headers
-        .get(GRPC_STATUS)
+    find_header(headers, &GRPC_STATUS)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
 }
@@ -434,6 +454,32 @@ mod tests {
             let enc = HeaderValue::from_str(&encode_grpc_timeout(d)).unwrap();
             let back = decode_grpc_timeout(&enc).unwrap();
             assert!(back >= d || enc == "99999999H", "{d:?} -> {enc:?}");
+        }
+    }
+
+    #[test]
+    fn find_header_finds_what_get_finds() {
+        for extra in [0, 3, 20] {
+            let mut headers = HeaderMap::new();
+            headers.insert(http::header::CONTENT_TYPE, HeaderValue::from_static("a"));
+            headers.append(GRPC_STATUS, HeaderValue::from_static("0"));
+            headers.append(GRPC_STATUS, HeaderValue::from_static("1"));
+            for i in 0..extra {
+                let name = HeaderName::try_from(format!("x-{i}")).unwrap();
+                headers.insert(name, HeaderValue::from_static("x"));
+            }
+            for name in [GRPC_STATUS, http::header::CONTENT_TYPE, GRPC_TIMEOUT] {
+                assert_eq!(
+                    find_header(&headers, &name),
+                    headers.get(&name),
+                    "{name} of {extra}"
+                );
+            }
+            assert_eq!(
+                grpc_status(&headers),
+                Some(0),
+                "the first value, as get gives"
+            );
         }
     }
 

@@ -79,6 +79,9 @@ pub struct Policy {
     tables: Vec<Arc<RouteTable>>,
     /// How many of `tables` were declared.
     declared_tables: usize,
+    /// Each host named by a table, to the first table naming it: every
+    /// request looks its host up here.
+    table_by_host: foldhash::HashMap<String, usize>,
     rate_limits: Vec<LocalRateLimit>,
     security: Arc<Security>,
     inbound: BTreeMap<SocketAddr, Arc<InboundSecurity>>,
@@ -96,6 +99,7 @@ impl Policy {
             services: Vec::new(),
             tables: Vec::new(),
             declared_tables: 0,
+            table_by_host: foldhash::HashMap::default(),
             rate_limits: Vec::new(),
             security: Arc::new(Security::default()),
             inbound: BTreeMap::new(),
@@ -153,15 +157,11 @@ impl Policy {
     /// port suffix is ignored).
     pub fn route_table_index(&self, host: &str) -> Option<usize> {
         let host = strip_port(host);
-        let tables = &self.tables;
-        tables
-            .iter()
-            .position(|t| t.hosts.iter().any(|h| h == host))
-            .or_else(|| {
-                tables
-                    .iter()
-                    .position(|t| t.hosts.iter().any(|h| same_host(h, host)))
-            })
+        self.table_by_host.get(host).copied().or_else(|| {
+            self.tables
+                .iter()
+                .position(|t| t.hosts.iter().any(|h| same_host(h, host)))
+        })
     }
 
     /// Every route table, including the implicit ones.
@@ -301,10 +301,17 @@ impl PolicyBuilder {
         for limit in &self.rate_limits {
             validate_rate_limit(limit)?;
         }
+        let mut table_by_host = foldhash::HashMap::default();
+        for (i, table) in tables.iter().enumerate() {
+            for host in &table.hosts {
+                table_by_host.entry(host.clone()).or_insert(i);
+            }
+        }
         Ok(Policy {
             services,
             tables,
             declared_tables,
+            table_by_host,
             rate_limits: self.rate_limits,
             security: Arc::new(self.security),
             inbound: self
@@ -323,9 +330,15 @@ fn strip_port(authority: &str) -> &str {
             .find(']')
             .map_or(authority, |end| &authority[..=end]);
     }
-    match authority.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
-            host
+    // Bytes, not `rsplit_once(':')`, whose char searcher cost more than
+    // the rest of the table lookup it serves on every request.
+    let bytes = authority.as_bytes();
+    match bytes.iter().rposition(|&b| b == b':') {
+        Some(colon)
+            if !bytes[..colon].contains(&b':')
+                && bytes[colon + 1..].iter().all(u8::is_ascii_digit) =>
+        {
+            &authority[..colon]
         }
         _ => authority,
     }
@@ -492,11 +505,41 @@ mod tests {
         assert_eq!(strip_port("attendees"), "attendees");
         assert_eq!(strip_port("[::1]:8080"), "[::1]");
         assert_eq!(strip_port("[::1]"), "[::1]");
+        assert_eq!(strip_port("attendees:"), "attendees");
+        assert_eq!(strip_port("attendees:http"), "attendees:http");
+        assert_eq!(strip_port("::1"), "::1");
         let p = Policy::builder()
             .service(Service::new("[::1]"))
             .build()
             .unwrap();
         assert!(p.route_table("[::1]:8080").is_some());
+    }
+
+    #[test]
+    fn a_host_finds_its_exact_table_before_a_short_name_match() {
+        let table = |name: &str, host: &str| RouteTable {
+            name: name.into(),
+            hosts: vec![host.into()],
+            routes: vec![Route::to(name, Destination::new("attendees"))],
+        };
+        let p = Policy::builder()
+            .service(attendees())
+            .route_table(table("short", "attendees"))
+            .route_table(table("long", "attendees.prod.svc.cluster.local"))
+            .build()
+            .unwrap();
+        let name = |host: &str| p.route_table(host).map(|t| t.name.clone());
+        assert_eq!(
+            name("attendees.prod.svc.cluster.local:80").as_deref(),
+            Some("long")
+        );
+        assert_eq!(name("attendees:80").as_deref(), Some("short"));
+        // No exact table: the first whose host is the same by short name.
+        assert_eq!(
+            name("attendees.staging.svc.cluster.local").as_deref(),
+            Some("short")
+        );
+        assert_eq!(name("sessions"), None);
     }
 
     #[test]

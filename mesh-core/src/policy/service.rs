@@ -156,10 +156,17 @@ impl Service {
 /// short name (first label) of the other, as Kubernetes search domains make
 /// `attendees` and `attendees.default.svc.cluster.local` the same service.
 pub fn same_host(a: &str, b: &str) -> bool {
-    fn short(h: &str) -> &str {
-        h.split('.').next().unwrap_or(h)
+    /// Whether `short` has no dot and is `long`'s first label. In bytes,
+    /// not char patterns: servers ask on every request.
+    fn is_short_name_of(short: &[u8], long: &[u8]) -> bool {
+        long.len() > short.len()
+            && long[short.len()] == b'.'
+            && long.starts_with(short)
+            && !short.contains(&b'.')
     }
-    a == b || (!a.contains('.') && short(b) == a) || (!b.contains('.') && short(a) == b)
+    a == b
+        || is_short_name_of(a.as_bytes(), b.as_bytes())
+        || is_short_name_of(b.as_bytes(), a.as_bytes())
 }
 
 #[cfg(test)]
@@ -184,6 +191,11 @@ mod tests {
             "attendees.a.svc.cluster.local",
             "attendees.b.svc.cluster.local"
         ));
+        assert!(!same_host("attendees", "attendees2.default"));
+        assert!(!same_host("attendees.default", "attendees.default.svc"));
+        assert!(same_host("attendees", "attendees"));
+        assert!(same_host("a.b", "a"), "either way round");
+        assert!(same_host("a", "a.b"));
     }
 
     #[test]

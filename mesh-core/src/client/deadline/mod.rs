@@ -17,7 +17,7 @@ pub use layer::DeadlineLayer;
 
 use crate::client::route::RouteDecision;
 use crate::error::MeshError;
-use crate::protocol::{GRPC_TIMEOUT, Protocol, decode_grpc_timeout};
+use crate::protocol::{GRPC_TIMEOUT, Protocol, decode_grpc_timeout, find_header};
 use crate::telemetry::context::inbound_deadline;
 
 /// When a request must be finished, for the retry layer (which never
@@ -64,9 +64,7 @@ fn deadline_for<B>(req: &Request<B>, protocol: Protocol, now: Instant) -> Option
         .and_then(|d| d.route().timeout)
         .map(|t| now + t);
     let caller = match protocol {
-        Protocol::Grpc => req
-            .headers()
-            .get(GRPC_TIMEOUT)
+        Protocol::Grpc => find_header(req.headers(), &GRPC_TIMEOUT)
             .and_then(decode_grpc_timeout)
             .map(|t| now + t),
         Protocol::Http => None,

@@ -27,7 +27,7 @@ use opentelemetry_sdk::propagation::BaggagePropagator;
 
 pub use client::{ClientTrace, ClientTraceLayer};
 
-use crate::protocol::shared_header_value;
+use crate::protocol::{find_header, shared_header_value};
 pub use server::{ServerTrace, ServerTraceLayer, TraceBody};
 
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -112,8 +112,9 @@ fn traceparent(sc: &SpanContext) -> Option<HeaderValue> {
 /// version is read by its first four fields, as the spec asks.
 /// `tracestate` is only parsed (and allocated) when the request has one.
 fn remote_parent(headers: &HeaderMap) -> Option<SpanContext> {
-    let (trace_id, span_id, flags) = parse_traceparent(headers.get(TRACEPARENT)?.as_bytes())?;
-    let state = match headers.get(TRACESTATE).map(HeaderValue::to_str) {
+    let (trace_id, span_id, flags) =
+        parse_traceparent(find_header(headers, &TRACEPARENT)?.as_bytes())?;
+    let state = match find_header(headers, &TRACESTATE).map(HeaderValue::to_str) {
         Some(Ok(state)) => state.parse().unwrap_or_default(),
         _ => TraceState::NONE,
     };
@@ -184,7 +185,7 @@ fn lowercase_hex<const N: usize>(digits: &[u8]) -> Option<[u8; N]> {
 /// The `baggage` of the request, on `cx`; `cx` itself when the request has
 /// none (skipping the propagator and its allocations).
 fn with_baggage(cx: Context, headers: &HeaderMap) -> Context {
-    if !headers.contains_key(BAGGAGE) {
+    if find_header(headers, &BAGGAGE).is_none() {
         return cx;
     }
     BaggagePropagator::new().extract_with_context(&cx, &HeaderExtractor(headers))

@@ -20,6 +20,7 @@ use super::{
     HeaderInjector, TRACEPARENT, TRACESTATE, child_of, remote_parent, traceparent,
     valid_span_context,
 };
+use crate::protocol::find_header;
 
 /// Starts a client span for each request to one target and propagates it.
 ///
@@ -77,7 +78,11 @@ where
         // `tracestate`, the context's baggage if any), without building a
         // context and the propagators' `String`s on every request.
         let headers = req.headers_mut();
-        headers.remove(TRACESTATE);
+        // Looked for first: removing hashes the name even when, as on
+        // nearly every request, there is nothing to remove.
+        if find_header(headers, &TRACESTATE).is_some() {
+            headers.remove(TRACESTATE);
+        }
         match traceparent(&span) {
             Some(value) => headers.insert(TRACEPARENT, value),
             None => headers.remove(TRACEPARENT),

@@ -21,7 +21,7 @@ pub use layer::ServerTraceLayer;
 use scope::RequestScope;
 
 use super::{child_of, remote_parent, with_baggage};
-use crate::protocol::{GRPC_TIMEOUT, decode_grpc_timeout};
+use crate::protocol::{GRPC_TIMEOUT, decode_grpc_timeout, find_header};
 
 /// Continues the caller's trace for each request to one service.
 ///
@@ -73,7 +73,7 @@ where
         // The server's span, with the caller's baggage.
         let cx = with_baggage(opentelemetry::Context::new(), req.headers())
             .with_remote_span_context(span);
-        let deadline = req.headers().get(GRPC_TIMEOUT).and_then(inbound_deadline);
+        let deadline = find_header(req.headers(), &GRPC_TIMEOUT).and_then(inbound_deadline);
         let scope = RequestScope::new(cx, deadline, record);
         let future = {
             let _entered = scope.enter();
