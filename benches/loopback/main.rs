@@ -42,9 +42,9 @@
 //! Options: `--quick`, `--duration SECS` (per measurement), `--rounds N`,
 //! `--rates R1,R2`, `--concurrency N`, `--protocols grpc,http1,http2`,
 //! `--no-haproxy`, `--only mesh,haproxy-2hop` (and `bare`, unless
-//! `--alone`), `--paired` (only open loops, each variant's requests
-//! interleaved with `bare`'s, so that their tails can be compared on a
-//! noisy machine; see `paired.rs`). For counting what one variant does
+//! `--alone`), `--paired` (each variant against its baseline in the same
+//! runs: open loops interleaved and closed loops side by side, so that
+//! they can be compared on a noisy machine; see `paired.rs`). For counting what one variant does
 //! per request (`perf stat`, callgrind), `--only mesh --alone
 //! --no-closed-loop` runs that variant alone, open loop only, a known
 //! number of requests (the warm-up and rate × duration × rounds;
@@ -84,7 +84,7 @@ struct Options {
     alone: bool,
     /// Run no closed loop (no throughput): for counting per request.
     closed_loop: bool,
-    /// Only open loops, each variant interleaved with `bare` (`paired`).
+    /// Each variant against its baseline in the same runs (`paired`).
     paired: bool,
 }
 
@@ -339,7 +339,7 @@ fn main() -> anyhow::Result<()> {
                 v.name
             );
         }
-        if o.closed_loop {
+        if o.closed_loop || o.paired {
             closed_loop(client_rt.handle(), &v.call, o.concurrency, o.duration / 4);
         }
     }

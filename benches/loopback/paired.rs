@@ -1,6 +1,10 @@
-//! `--paired`: each variant's latency against `bare`'s in the same
-//! open-loop runs, their requests interleaved (bare, variant, bare, ...),
-//! so that a stall of the machine or of the generator falls on both alike.
+//! `--paired`: each variant against its baseline (`bare`; `tls` for the
+//! mesh's mutual TLS) in the same runs: open loops with their requests
+//! interleaved (baseline, variant, baseline, ...), so that a
+//! stall of the machine or of the generator falls on both alike, and
+//! closed loops in short alternating bursts, whose ratio of throughput
+//! (and of CPU per request) is not also the machine's drift between two
+//! longer runs.
 //!
 //! Separate runs of two variants cannot resolve a difference of tens of
 //! microseconds in their tails on a shared machine: each run meets its own
@@ -13,24 +17,39 @@
 
 use std::collections::HashMap;
 
-use crate::load::{Open, open_loop, quantile};
+use crate::cpu;
+use crate::load::{Open, closed_loop, open_loop, quantile};
 use crate::{Options, Variant, us};
 
 /// The added p99 target at 1000 requests/s, µs.
 const P99_TARGET_US: f64 = 25.0;
 /// The added p50 target at 1000 requests/s, µs.
 const P50_TARGET_US: f64 = 10.0;
+/// The throughput targets: `mesh` at least this share of `bare`'s...
+const THROUGHPUT_TARGET: f64 = 0.90;
+/// ...and mutual TLS through the mesh within 5 % of tonic's own TLS.
+const MTLS_THROUGHPUT_TARGET: f64 = 0.95;
+
+/// What `variant` is compared with: the TLS variants with tonic's own
+/// TLS (`tls`), everything else with `bare`.
+fn baseline_of(variant: &str) -> &'static str {
+    if variant.ends_with("-mtls") {
+        "tls"
+    } else {
+        "bare"
+    }
+}
 
 /// Both sides of one variant's pairing at one rate, pooled over rounds, and
 /// the added p50 and p99 (µs) of each round.
 #[derive(Default)]
 struct Pairing {
-    bare: Open,
+    base: Open,
     variant: Open,
     rounds: Vec<(f64, f64)>,
 }
 
-/// Runs every non-bare variant interleaved with its protocol's `bare` at
+/// Runs every non-bare variant side by side with its baseline at
 /// each rate, `o.rounds` times, and prints the figures and the targets.
 pub(crate) fn run(
     o: &Options,
@@ -38,20 +57,31 @@ pub(crate) fn run(
     variants: &[Variant],
 ) -> anyhow::Result<()> {
     let mut pairings: HashMap<(usize, u32), Pairing> = HashMap::new();
+    // Per variant, per round: its closed-loop throughput and CPU per
+    // request over its baseline's.
+    let mut throughput: HashMap<usize, Vec<(f64, f64)>> = HashMap::new();
     for round in 1..=o.rounds {
         eprintln!("round {round}/{} (paired)", o.rounds);
         for (i, v) in variants.iter().enumerate() {
-            let Some(bare) = variants
-                .iter()
-                .find(|b| b.protocol == v.protocol && b.name == "bare")
-            else {
-                anyhow::bail!("--paired needs bare, and --alone leaves it out");
-            };
             if v.name == "bare" {
                 continue;
             }
+            let against = baseline_of(v.name);
+            let Some(baseline) = variants
+                .iter()
+                .find(|b| b.protocol == v.protocol && b.name == against)
+            else {
+                anyhow::bail!(
+                    "--paired compares {} with {against}: add it to --only",
+                    v.name
+                );
+            };
+            throughput
+                .entry(i)
+                .or_default()
+                .push(alternated_closed_loops(o, handle, baseline, v));
             for &rate in &o.rates {
-                let mut both = open_loop(handle, &[&bare.call, &v.call], rate, o.duration);
+                let mut both = open_loop(handle, &[&baseline.call, &v.call], rate, o.duration);
                 let (Some(mut variant), Some(mut base)) = (both.pop(), both.pop()) else {
                     anyhow::bail!("two calls, two results");
                 };
@@ -63,33 +93,74 @@ pub(crate) fn run(
                 };
                 let pairing = pairings.entry((i, rate)).or_default();
                 pairing.rounds.push((added(0.5), added(0.99)));
-                pairing.bare.latencies_ns.extend(base.latencies_ns);
-                pairing.bare.lag_ns.extend(base.lag_ns);
-                pairing.bare.errors += base.errors;
+                pairing.base.latencies_ns.extend(base.latencies_ns);
+                pairing.base.lag_ns.extend(base.lag_ns);
+                pairing.base.errors += base.errors;
                 pairing.variant.latencies_ns.extend(variant.latencies_ns);
                 pairing.variant.lag_ns.extend(variant.lag_ns);
                 pairing.variant.errors += variant.errors;
             }
         }
     }
-    report(o, variants, &mut pairings);
+    report(o, variants, &mut pairings, &throughput);
     Ok(())
 }
 
-fn report(o: &Options, variants: &[Variant], pairings: &mut HashMap<(usize, u32), Pairing>) {
+/// The closed-loop throughput and CPU per request of `variant` over
+/// `baseline`'s, from short bursts of each in turn (A B A B..., a quarter
+/// of `o.duration` each).
+///
+/// Each burst has the machine to itself, as in the ordinary run, while the
+/// turns are short enough that the machine's drift over seconds falls on
+/// both. (Running the two side by side would not do: each request would
+/// wait behind the other variant's, and the ratio would come out nearer
+/// 1 than their costs are.)
+fn alternated_closed_loops(
+    o: &Options,
+    handle: &tokio::runtime::Handle,
+    baseline: &Variant,
+    variant: &Variant,
+) -> (f64, f64) {
+    const BURSTS: u32 = 4;
+    // Per side: requests answered, seconds, CPU nanoseconds.
+    let mut sides = [(0u64, 0f64, 0u64); 2];
+    for _ in 0..BURSTS {
+        for (side, v) in sides.iter_mut().zip([baseline, variant]) {
+            let before = cpu::total_ns(&v.pids);
+            let run = closed_loop(handle, &v.call, o.concurrency, o.duration / BURSTS);
+            side.0 += run.ok;
+            side.1 += run.elapsed.as_secs_f64();
+            side.2 += cpu::total_ns(&v.pids) - before;
+        }
+    }
+    let [(base_ok, base_secs, base_cpu), (ok, secs, cpu)] = sides;
+    let rate = |ok: u64, secs: f64| ok as f64 / secs.max(1e-9);
+    let per_request = |cpu: u64, ok: u64| cpu as f64 / ok.max(1) as f64;
+    (
+        rate(ok, secs) / rate(base_ok, base_secs).max(1e-9),
+        per_request(cpu, ok) / per_request(base_cpu, base_ok).max(1e-9),
+    )
+}
+
+fn report(
+    o: &Options,
+    variants: &[Variant],
+    pairings: &mut HashMap<(usize, u32), Pairing>,
+    throughput: &HashMap<usize, Vec<(f64, f64)>>,
+) {
     println!();
     println!(
-        "loopback --paired: {} round(s), {:?} per measurement, each variant interleaved with bare, each at {:?} rps",
+        "loopback --paired: {} round(s), {:?} per measurement, each variant side by side with its baseline (bare, or tls for the mesh's mTLS), open loops at {:?} rps each",
         o.rounds, o.duration, o.rates,
     );
     for &protocol in &o.protocols {
         println!();
-        println!("### {} (paired with bare)", protocol.name());
+        println!("### {} (paired)", protocol.name());
         println!();
         println!(
-            "| variant | rps | p50 bare / variant µs (added) | p99 bare / variant µs (added) | p99.9 bare / variant µs (added) | added p50, p99 per round µs | send lag p99 µs | errors |"
+            "| variant | against | rps | p50 µs: baseline / variant (added) | p99 µs | p99.9 µs | added p50, p99 per round µs | send lag p99 µs | errors |"
         );
-        println!("|---|---:|---:|---:|---:|---|---:|---:|");
+        println!("|---|---|---:|---:|---:|---:|---|---:|---:|");
         let mut targets = Vec::new();
         for (i, v) in variants.iter().enumerate() {
             if v.protocol != protocol || v.name == "bare" {
@@ -99,13 +170,13 @@ fn report(o: &Options, variants: &[Variant], pairings: &mut HashMap<(usize, u32)
                 let Some(p) = pairings.get_mut(&(i, rate)) else {
                     continue;
                 };
-                for open in [&mut p.bare, &mut p.variant] {
+                for open in [&mut p.base, &mut p.variant] {
                     open.latencies_ns.sort_unstable();
                     open.lag_ns.sort_unstable();
                 }
                 let q = |q| {
                     let (b, v) = (
-                        us(quantile(&p.bare.latencies_ns, q)),
+                        us(quantile(&p.base.latencies_ns, q)),
                         us(quantile(&p.variant.latencies_ns, q)),
                     );
                     (b, v, v - b)
@@ -116,15 +187,16 @@ fn report(o: &Options, variants: &[Variant], pairings: &mut HashMap<(usize, u32)
                     .iter()
                     .map(|(p50, p99)| format!("{p50:+.0}, {p99:+.0}"))
                     .collect();
-                let lag = us(quantile(&p.bare.lag_ns, 0.99).max(quantile(&p.variant.lag_ns, 0.99)));
+                let lag = us(quantile(&p.base.lag_ns, 0.99).max(quantile(&p.variant.lag_ns, 0.99)));
                 println!(
-                    "| {} | {rate} | {} | {} | {} | {} | {lag:.0} | {} |",
+                    "| {} | {} | {rate} | {} | {} | {} | {} | {lag:.0} | {} |",
                     v.name,
+                    baseline_of(v.name),
                     cell(q(0.5)),
                     cell(q(0.99)),
                     cell(q(0.999)),
                     rounds.join("; "),
-                    p.bare.errors + p.variant.errors,
+                    p.base.errors + p.variant.errors,
                 );
                 if v.name == "mesh" && rate == 1_000 {
                     let p50: Vec<f64> = p.rounds.iter().map(|r| r.0).collect();
@@ -134,15 +206,39 @@ fn report(o: &Options, variants: &[Variant], pairings: &mut HashMap<(usize, u32)
                 }
             }
         }
-        if !targets.is_empty() {
-            println!();
+        println!();
+        for (i, v) in variants.iter().enumerate() {
+            let Some(rounds) = throughput.get(&i).filter(|_| v.protocol == protocol) else {
+                continue;
+            };
+            let ratios: Vec<f64> = rounds.iter().map(|r| r.0).collect();
+            let cpu: Vec<f64> = rounds.iter().map(|r| r.1).collect();
+            let (ratio, error) = mean_and_error(&ratios);
+            let (cpu, cpu_error) = mean_and_error(&cpu);
+            let target = match v.name {
+                "mesh" => Some(THROUGHPUT_TARGET),
+                "mesh-mtls" => Some(MTLS_THROUGHPUT_TARGET),
+                _ => None,
+            };
+            let judged = target.map_or(String::new(), |target| {
+                format!(
+                    " (target >= {target:.2}: {})",
+                    verdict(ratio >= target, ratio - target, error, ratios.len())
+                )
+            });
+            println!(
+                "- throughput {}/{} (closed loops in alternating bursts): {ratio:.3} ±{error:.3}, CPU per request {cpu:.3} ±{cpu_error:.3} (means of {} rounds ± 2 standard errors){judged}",
+                v.name,
+                baseline_of(v.name),
+                ratios.len(),
+            );
         }
         for (what, target, rounds) in targets {
             let (added, error) = mean_and_error(&rounds);
             println!(
                 "- target added {what} @1000 <= {target:.0} µs (paired): {added:+.1} µs ±{error:.0} (mean of {} rounds ± 2 standard errors) ({})",
                 rounds.len(),
-                verdict(added, target, error, rounds.len())
+                verdict(added <= target, target - added, error, rounds.len())
             );
         }
     }
@@ -165,15 +261,16 @@ fn mean_and_error(values: &[f64]) -> (f64, f64) {
     (mean, 2.0 * (variance / n).sqrt())
 }
 
-/// "met" or "MISSED" where three rounds or more put the figure clear of
-/// its target (by more than `error`, two standard errors); else "not
-/// resolved": too few rounds, or the target is within their error.
-fn verdict(added: f64, target: f64, error: f64, rounds: usize) -> &'static str {
+/// "met" (`ok`) or "MISSED" where three rounds or more put the figure
+/// clear of its target (`margin` away, more than `error`, two standard
+/// errors); else "not resolved": too few rounds, or the target is within
+/// their error.
+fn verdict(ok: bool, margin: f64, error: f64, rounds: usize) -> &'static str {
     if rounds < 3 {
         "not resolved: fewer than 3 rounds"
-    } else if error > (target - added).abs() {
+    } else if error > margin.abs() {
         "not resolved: the target is within the rounds' error; run more rounds"
-    } else if added <= target {
+    } else if ok {
         "met"
     } else {
         "MISSED"
