@@ -42,9 +42,10 @@
 //! Options: `--quick`, `--duration SECS` (per measurement), `--rounds N`,
 //! `--rates R1,R2`, `--concurrency N`, `--protocols grpc,http1,http2`,
 //! `--no-haproxy`, `--only mesh,haproxy-2hop` (and `bare`, unless
-//! `--alone`), `--paired` (each variant against its baseline in the same
-//! runs: open loops interleaved and closed loops side by side, so that
-//! they can be compared on a noisy machine; see `paired.rs`). For counting what one variant does
+//! `--alone`), `--paired` (each variant against its baseline, which
+//! `--only` then keeps too, in the same runs: open loops interleaved and
+//! closed loops in alternating bursts, so that they can be compared on a
+//! noisy machine; see `paired.rs`). For counting what one variant does
 //! per request (`perf stat`, callgrind), `--only mesh --alone
 //! --no-closed-loop` runs that variant alone, open loop only, a known
 //! number of requests (the warm-up and rate × duration × rounds;
@@ -322,7 +323,13 @@ fn main() -> anyhow::Result<()> {
     }
 
     if let Some(only) = &o.only {
-        variants.retain(|v| (v.name == "bare" && !o.alone) || only.iter().any(|n| n == v.name));
+        // `bare` is every ratio's baseline; with `--paired`, a variant's
+        // own baseline (`tls` for the mesh's mutual TLS) comes too.
+        let baseline = |v: &Variant| {
+            (v.name == "bare" && !o.alone)
+                || (o.paired && only.iter().any(|n| paired::baseline_of(n) == v.name))
+        };
+        variants.retain(|v| baseline(v) || only.iter().any(|n| n == v.name));
     }
     eprintln!("warming up {} variants", variants.len());
     for v in &variants {

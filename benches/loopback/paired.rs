@@ -32,7 +32,7 @@ const MTLS_THROUGHPUT_TARGET: f64 = 0.95;
 
 /// What `variant` is compared with: the TLS variants with tonic's own
 /// TLS (`tls`), everything else with `bare`.
-fn baseline_of(variant: &str) -> &'static str {
+pub(crate) fn baseline_of(variant: &str) -> &'static str {
     if variant.ends_with("-mtls") {
         "tls"
     } else {
