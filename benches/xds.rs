@@ -1,6 +1,6 @@
 //! Micro-benchmarks of the xDS translation, both ways, for a mesh of 1000
 //! services × 10 endpoints, each with two subsets and a weighted route
-//! table (the YAML `benches/control_plane.rs` serves):
+//! table (the YAML `benches/control_plane/main.rs` serves):
 //!
 //! ```sh
 //! cargo bench --bench xds              # criterion, then the summary table

@@ -1,5 +1,5 @@
 //! The synthetic mesh the control-plane benchmarks share
-//! (`benches/xds.rs`, `benches/control_plane.rs`): services of
+//! (`benches/xds.rs`, `benches/control_plane/main.rs`): services of
 //! [`ENDPOINTS`] endpoints each, with two subsets and a weighted route.
 
 /// Endpoints per service.

@@ -62,11 +62,7 @@
 //! `target/release/mesh-control`). The child logs at `warn` unless
 //! `RUST_LOG` is set.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -75,17 +71,22 @@ use mesh::core::xds::{Bootstrap, XdsClient};
 use mesh::policy::Policy;
 use tokio::sync::{mpsc, watch};
 
-#[path = "common/mesh_yaml.rs"]
+mod ads;
+mod clients;
+#[path = "../common/mesh_yaml.rs"]
 mod mesh_yaml;
-use mesh_yaml::{ENDPOINTS, PORT, host, service_yaml};
+mod process;
+
+use ads::ads_client;
+use clients::{Goal, all_reached, observe, target};
+use mesh_yaml::{ENDPOINTS, host, service_yaml};
+use process::{ControlPlane, cpu_seconds, memory_mib};
+
 /// The service every edit changes (every client watches it).
 const EDITED: usize = 0;
 /// Between edits, so the control plane's reload debounce (100 ms) cannot
 /// merge two of them.
 const EDIT_GAP: Duration = Duration::from_millis(500);
-/// Clusters (and load assignments) per service: the whole service and its
-/// two subsets.
-const CLUSTERS_PER_SERVICE: usize = 3;
 
 /// C clients × T targets, of one kind.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -172,7 +173,9 @@ fn parse_args() -> anyhow::Result<Options> {
             // What `cargo bench` passes to every bench binary.
             "--bench" => {}
             other => {
-                bail!("unknown argument {other:?} (see the header of benches/control_plane.rs)")
+                bail!(
+                    "unknown argument {other:?} (see the header of benches/control_plane/main.rs)"
+                )
             }
         }
     }
@@ -209,10 +212,6 @@ fn parse_args() -> anyhow::Result<Options> {
     Ok(o)
 }
 
-fn target(i: usize) -> String {
-    format!("{}:{PORT}", host(i))
-}
-
 /// Writes a file as an operator's tooling should: a temp name, renamed.
 fn write_service(dir: &Path, i: usize, v1_weight: u32) -> anyhow::Result<()> {
     let name = format!("{}.yaml", host(i));
@@ -220,424 +219,6 @@ fn write_service(dir: &Path, i: usize, v1_weight: u32) -> anyhow::Result<()> {
     std::fs::write(&tmp, service_yaml(i, v1_weight))?;
     std::fs::rename(&tmp, dir.join(name))?;
     Ok(())
-}
-
-/// The `mesh-control` binary: `--bin`, `$MESH_CONTROL_BIN`, else the
-/// workspace's release build.
-fn control_binary(o: &Options) -> anyhow::Result<PathBuf> {
-    let path = match (&o.bin, std::env::var_os("MESH_CONTROL_BIN")) {
-        (Some(p), _) => p.clone(),
-        (None, Some(p)) => p.into(),
-        (None, None) => {
-            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-                || Path::new(env!("CARGO_MANIFEST_DIR")).join("target"),
-                PathBuf::from,
-            );
-            target.join("release").join("mesh-control")
-        }
-    };
-    if !path.is_file() {
-        bail!(
-            "no mesh-control binary at {} (build it with `cargo build --release -p mesh-control`, \
-             as scripts/bench-control-plane does, or pass --bin)",
-            path.display()
-        );
-    }
-    Ok(path)
-}
-
-/// A running `mesh-control serve`; killed when dropped.
-struct ControlPlane {
-    child: Child,
-    xds: SocketAddr,
-    admin: SocketAddr,
-}
-
-impl ControlPlane {
-    fn start(bin: &Path, dir: &Path, timeout: Duration) -> anyhow::Result<Self> {
-        let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
-            .arg("--config")
-            .arg(dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        if std::env::var_os("RUST_LOG").is_none() {
-            cmd.env("RUST_LOG", "warn");
-        }
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?;
-        let stdout = child.stdout.take().context("the child's stdout")?;
-        // Reads the banner, then drains stdout so the child never blocks.
-        let (tx, rx) = std_mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let mut plane = Self {
-            child,
-            xds: SocketAddr::from(([127, 0, 0, 1], 0)),
-            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .context("mesh-control did not print its addresses")?;
-            // "mesh-control: xDS and registry on ADDR, admin on http://ADDR"
-            let Some(rest) = line.split_once("registry on ").map(|(_, r)| r) else {
-                continue;
-            };
-            let (xds, admin) = rest
-                .split_once(", admin on http://")
-                .with_context(|| format!("unexpected banner {line:?}"))?;
-            plane.xds = xds.trim().parse()?;
-            plane.admin = admin.trim().parse()?;
-            break;
-        }
-        Ok(plane)
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits for `/readyz` to say 200 (a configuration has loaded).
-    fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                bail!("mesh-control exited: {status}");
-            }
-            if admin_status(self.admin, "/readyz").ok() == Some(200) {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!("mesh-control not ready within {timeout:?}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for ControlPlane {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `GET path` on the admin server; the status code.
-fn admin_status(addr: SocketAddr, path: &str) -> anyhow::Result<u16> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n"
-    )?;
-    let mut head = [0u8; 12];
-    s.read_exact(&mut head)?;
-    let text = std::str::from_utf8(&head)?;
-    Ok(text
-        .split_whitespace()
-        .nth(1)
-        .context("no status")?
-        .parse()?)
-}
-
-/// CPU seconds (utime + stime) of `pid`, or of this process.
-fn cpu_seconds(pid: Option<u32>) -> f64 {
-    let path = pid.map_or_else(
-        || "/proc/self/stat".to_owned(),
-        |p| format!("/proc/{p}/stat"),
-    );
-    let ticks = std::fs::read_to_string(path).ok().and_then(|s| {
-        let fields: Vec<&str> = s.rsplit_once(')')?.1.split_whitespace().collect();
-        let utime: u64 = fields.get(11)?.parse().ok()?;
-        let stime: u64 = fields.get(12)?.parse().ok()?;
-        Some(utime + stime)
-    });
-    // USER_HZ is 100 on Linux.
-    ticks.map_or(0.0, |t| t as f64 / 100.0)
-}
-
-/// A field of `/proc/<pid>/status` in MiB (`VmRSS`, `VmHWM`).
-fn memory_mib(pid: u32, field: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with(field))?;
-            let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-            Some(kib / 1024.0)
-        })
-        .unwrap_or(0.0)
-}
-
-/// What a client's policy must show.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Goal {
-    /// Every target's service, its endpoints and its route table.
-    Complete,
-    /// The edited service's route sends this weight to v1.
-    Weight(u32),
-}
-
-fn satisfied(policy: &Policy, goal: Goal, targets: usize) -> bool {
-    match goal {
-        Goal::Complete => {
-            policy.services().count() == targets
-                && policy.route_tables().len() == targets
-                && policy.services().all(|s| s.endpoints.len() == ENDPOINTS)
-        }
-        Goal::Weight(w) => policy
-            .route_table(&host(EDITED))
-            .and_then(|t| t.routes.first())
-            .is_some_and(|r| {
-                r.destinations
-                    .iter()
-                    .any(|d| d.destination.subset.as_deref() == Some("v1") && d.weight == w)
-            }),
-    }
-}
-
-/// Reports, once per goal, when `mesh`'s policy first satisfies it.
-async fn observe(
-    mesh: Mesh,
-    targets: usize,
-    mut goals: watch::Receiver<(u64, Goal)>,
-    done: mpsc::UnboundedSender<(u64, Instant)>,
-) {
-    let mut versions = mesh.versions();
-    let mut reported = 0;
-    loop {
-        versions.borrow_and_update();
-        let (id, goal) = *goals.borrow_and_update();
-        if id != reported && satisfied(mesh.snapshot().policy(), goal, targets) {
-            reported = id;
-            if done.send((id, Instant::now())).is_err() {
-                return;
-            }
-        }
-        tokio::select! {
-            r = versions.changed() => if r.is_err() { return },
-            r = goals.changed() => if r.is_err() { return },
-        }
-    }
-}
-
-/// The part of the xDS v3 discovery messages the minimal ADS client uses
-/// (field numbers from `envoy/service/discovery/v3/discovery.proto`);
-/// prost skips the fields not declared here.
-mod wire {
-    /// `envoy.config.core.v3.Node`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(crate) struct Node {
-        #[prost(string, tag = "1")]
-        pub(crate) id: String,
-    }
-
-    /// `envoy.service.discovery.v3.DiscoveryRequest`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(crate) struct DiscoveryRequest {
-        #[prost(string, tag = "1")]
-        pub(crate) version_info: String,
-        #[prost(message, optional, tag = "2")]
-        pub(crate) node: Option<Node>,
-        #[prost(string, repeated, tag = "3")]
-        pub(crate) resource_names: Vec<String>,
-        #[prost(string, tag = "4")]
-        pub(crate) type_url: String,
-        #[prost(string, tag = "5")]
-        pub(crate) response_nonce: String,
-    }
-
-    /// `envoy.service.discovery.v3.DiscoveryResponse`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub(crate) struct DiscoveryResponse {
-        #[prost(string, tag = "1")]
-        pub(crate) version_info: String,
-        /// Each `google.protobuf.Any`, left encoded: a stand-in for a
-        /// client on another machine only needs to count them, and the
-        /// slices share the received buffer rather than copy 3 MB per
-        /// response on the cores the control plane is measured on.
-        #[prost(bytes = "bytes", repeated, tag = "2")]
-        pub(crate) resources: Vec<bytes::Bytes>,
-        #[prost(string, tag = "4")]
-        pub(crate) type_url: String,
-        #[prost(string, tag = "5")]
-        pub(crate) nonce: String,
-    }
-}
-
-/// The cascade's four types, in order.
-const TYPES: [&str; 4] = [
-    "type.googleapis.com/envoy.config.listener.v3.Listener",
-    "type.googleapis.com/envoy.config.route.v3.RouteConfiguration",
-    "type.googleapis.com/envoy.config.cluster.v3.Cluster",
-    "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment",
-];
-const ROUTES: usize = 1;
-
-/// The names of type `index` for the first `targets` services, as the
-/// mapping names them (docs/xds-mapping.md), sorted: gRPC's C-core client
-/// and the mesh's own keep their subscriptions in ordered maps.
-fn names(index: usize, targets: usize) -> Vec<String> {
-    let mut names: Vec<String> = (0..targets)
-        .flat_map(|i| {
-            let h = host(i);
-            match index {
-                0 => vec![target(i)],
-                1 => vec![format!("outbound|{PORT}||{h}")],
-                _ => ["", "v1", "v2"]
-                    .iter()
-                    .map(|subset| format!("outbound|{PORT}|{subset}|{h}"))
-                    .collect(),
-            }
-        })
-        .collect();
-    names.sort_unstable();
-    names
-}
-
-/// A minimal ADS client: subscribes to LDS for its targets, then to RDS,
-/// CDS and EDS as each first answer arrives, ACKs every response, and
-/// reports when it has every resource of the four types (goal 1) and when
-/// an RDS version newer than the one at a goal's start arrives (the edits).
-async fn ads_client(
-    xds: SocketAddr,
-    targets: usize,
-    goals: watch::Receiver<(u64, Goal)>,
-    done: mpsc::UnboundedSender<(u64, Instant)>,
-) {
-    if let Err(e) = run_ads_client(xds, targets, goals, done).await {
-        eprintln!("ADS client: {e:#}");
-    }
-}
-
-async fn run_ads_client(
-    xds: SocketAddr,
-    targets: usize,
-    mut goals: watch::Receiver<(u64, Goal)>,
-    done: mpsc::UnboundedSender<(u64, Instant)>,
-) -> anyhow::Result<()> {
-    use wire::{DiscoveryRequest, DiscoveryResponse, Node};
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{xds}"))?
-        .connect()
-        .await?;
-    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(256 << 20);
-    grpc.ready().await?;
-    let (tx, rx) = mpsc::unbounded_channel::<DiscoveryRequest>();
-    let outbound =
-        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
-    // Built once: every ACK restates the subscription.
-    let lists: Vec<Vec<String>> = (0..TYPES.len()).map(|i| names(i, targets)).collect();
-    let subscribe = |index: usize, node: Option<Node>| DiscoveryRequest {
-        node,
-        resource_names: lists[index].clone(),
-        type_url: TYPES[index].to_owned(),
-        ..Default::default()
-    };
-    let node = Node {
-        id: "bench-ads-client".to_owned(),
-    };
-    tx.send(subscribe(0, Some(node)))?;
-    let path = http::uri::PathAndQuery::from_static(
-        "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
-    );
-    let codec = tonic_prost::ProstCodec::<DiscoveryRequest, DiscoveryResponse>::default();
-    let mut inbound = grpc
-        .streaming(tonic::Request::new(outbound), path, codec)
-        .await?
-        .into_inner();
-    let expected = [
-        targets,
-        targets,
-        targets * CLUSTERS_PER_SERVICE,
-        targets * CLUSTERS_PER_SERVICE,
-    ];
-    // Per type: resources in the last response ACKed, or None.
-    let mut acked: [Option<usize>; 4] = [None; 4];
-    let mut route_version = String::new();
-    // The goal being watched, and the RDS version when it started.
-    let mut watching = (0u64, String::new());
-    let mut reported = 0u64;
-    loop {
-        let (id, goal) = *goals.borrow_and_update();
-        if id != watching.0 {
-            watching = (id, route_version.clone());
-        }
-        let reached = match goal {
-            Goal::Complete => acked.iter().zip(expected).all(|(a, e)| *a == Some(e)),
-            Goal::Weight(_) => route_version != watching.1,
-        };
-        if reached && reported != id {
-            reported = id;
-            if done.send((id, Instant::now())).is_err() {
-                return Ok(());
-            }
-        }
-        let response = tokio::select! {
-            r = inbound.message() => match r? {
-                Some(response) => response,
-                None => bail!("the control plane ended the stream"),
-            },
-            r = goals.changed() => {
-                if r.is_err() {
-                    return Ok(());
-                }
-                continue;
-            }
-        };
-        let Some(index) = TYPES.iter().position(|t| *t == response.type_url) else {
-            bail!("a response of type {:?}", response.type_url);
-        };
-        tx.send(DiscoveryRequest {
-            version_info: response.version_info.clone(),
-            resource_names: lists[index].clone(),
-            type_url: response.type_url.clone(),
-            response_nonce: response.nonce.clone(),
-            ..Default::default()
-        })?;
-        let first = acked[index].is_none();
-        acked[index] = Some(response.resources.len());
-        if index == ROUTES {
-            route_version = response.version_info;
-        }
-        if first && index + 1 < TYPES.len() {
-            tx.send(subscribe(index + 1, None))?;
-        }
-    }
-}
-
-/// Waits for every client's report of goal `id`; their times, sorted.
-async fn all_reached(
-    done: &mut mpsc::UnboundedReceiver<(u64, Instant)>,
-    id: u64,
-    clients: usize,
-    timeout: Duration,
-) -> anyhow::Result<Vec<Instant>> {
-    let mut times = Vec::with_capacity(clients);
-    let wait = async {
-        while times.len() < clients {
-            match done.recv().await {
-                Some((got, at)) if got == id => times.push(at),
-                Some(_) => {}
-                None => break,
-            }
-        }
-    };
-    if tokio::time::timeout(timeout, wait).await.is_err() {
-        bail!(
-            "only {} of {clients} clients got there within {timeout:?}",
-            times.len()
-        );
-    }
-    times.sort();
-    Ok(times)
 }
 
 /// One scenario's figures.
@@ -783,7 +364,7 @@ fn machine() -> String {
 
 fn main() -> anyhow::Result<()> {
     let o = parse_args()?;
-    let bin = control_binary(&o)?;
+    let bin = process::control_binary(o.bin.as_deref())?;
     let scenarios = o.scenarios.clone().unwrap_or_default();
     println!(
         "control plane: {} ({} services x {ENDPOINTS} endpoints, 2 subsets and a route each); {}",
