@@ -152,7 +152,15 @@ impl Resources {
 
     /// Whether a resource is held.
     pub fn contains(&self, kind: Kind, name: &str) -> bool {
-        self.raw(kind).any(|(n, _)| n == name)
+        // A lookup, not a scan: the client asks this for every name of
+        // every response and every does-not-exist timer, and a scan made
+        // taking in N targets cost N² comparisons.
+        match kind {
+            Kind::Listener => self.listeners.contains_key(name),
+            Kind::RouteConfig => self.routes.contains_key(name),
+            Kind::Cluster => self.clusters.contains_key(name),
+            Kind::Endpoints => self.endpoints.contains_key(name),
+        }
     }
 
     /// The names held of one kind, sorted.
@@ -231,13 +239,20 @@ impl Resources {
 
     /// Adds what `other` holds and `self` does not.
     pub(crate) fn fill_from(&mut self, other: &Resources) {
-        for kind in Kind::ALL {
-            for name in other.names(kind) {
-                if !self.contains(kind, &name) {
-                    self.copy(other, kind, &name);
+        fn fill<T: Clone>(
+            to: &mut BTreeMap<String, Cached<T>>,
+            from: &BTreeMap<String, Cached<T>>,
+        ) {
+            for (name, cached) in from {
+                if !to.contains_key(name) {
+                    to.insert(name.clone(), cached.clone());
                 }
             }
         }
+        fill(&mut self.listeners, &other.listeners);
+        fill(&mut self.routes, &other.routes);
+        fill(&mut self.clusters, &other.clusters);
+        fill(&mut self.endpoints, &other.endpoints);
     }
 
     /// Copies one resource from `from`, if held there.

@@ -186,3 +186,24 @@ fn a_full_state_response_still_deletes_what_every_request_asked_for() {
     assert!(!s.resources.contains(Kind::Cluster, RDS));
     assert!(!s.expire(Kind::Cluster, RDS), "already known absent");
 }
+
+#[test]
+fn filling_adds_what_is_missing_and_keeps_what_is_held() {
+    const OTHER: &str = "outbound|50052||sessions";
+    let other = any(route_config(
+        OTHER,
+        &["sessions"],
+        vec![route(
+            "all",
+            prefix("/"),
+            to_cluster("outbound|50052||sessions"),
+        )],
+    ));
+    let mut now = super::holding(&[all_to(V1)]);
+    now.fill_from(&super::holding(&[all_to(V2), other.clone()]));
+    assert_eq!(now.routes[RDS].raw, all_to(V1), "what was held is kept");
+    assert_eq!(now.routes[OTHER].raw, other, "what was missing is added");
+    assert!(now.contains(Kind::RouteConfig, OTHER));
+    assert!(!now.contains(Kind::Listener, OTHER), "kinds are apart");
+    assert_eq!(now.names(Kind::RouteConfig), [RDS, OTHER]);
+}
