@@ -3,9 +3,11 @@
 //! decoding nothing beyond the `DiscoveryResponse` envelope.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::bail;
+use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 
 use crate::clients::{Goal, target};
@@ -33,8 +35,11 @@ mod wire {
         pub(crate) version_info: String,
         #[prost(message, optional, tag = "2")]
         pub(crate) node: Option<Node>,
-        #[prost(string, repeated, tag = "3")]
-        pub(crate) resource_names: Vec<String>,
+        /// `repeated string` on the wire; `Bytes` here so that every ACK
+        /// restates the subscription by reference counts, not by
+        /// allocating 8000 strings on the cores being measured.
+        #[prost(bytes = "bytes", repeated, tag = "3")]
+        pub(crate) resource_names: Vec<bytes::Bytes>,
         #[prost(string, tag = "4")]
         pub(crate) type_url: String,
         #[prost(string, tag = "5")]
@@ -68,10 +73,27 @@ const TYPES: [&str; 4] = [
 ];
 const ROUTES: usize = 1;
 
-/// The names of type `index` for the first `targets` services, as the
-/// mapping names them (docs/xds-mapping.md), sorted: gRPC's C-core client
-/// and the mesh's own keep their subscriptions in ordered maps.
-fn names(index: usize, targets: usize) -> Vec<String> {
+/// What every stand-in client of a scenario subscribes to, per type: the
+/// names of the first `targets` services, as the mapping names them
+/// (docs/xds-mapping.md), sorted (gRPC's C-core client and the mesh's own
+/// keep their subscriptions in ordered maps). Built once, before the clock
+/// starts: a client on another machine spends that work on its own cores.
+#[derive(Clone, Debug)]
+pub(crate) struct Subscriptions {
+    targets: usize,
+    names: Arc<[Vec<Bytes>; 4]>,
+}
+
+impl Subscriptions {
+    pub(crate) fn new(targets: usize) -> Self {
+        Self {
+            targets,
+            names: Arc::new(std::array::from_fn(|index| names(index, targets))),
+        }
+    }
+}
+
+fn names(index: usize, targets: usize) -> Vec<Bytes> {
     let mut names: Vec<String> = (0..targets)
         .flat_map(|i| {
             let h = host(i);
@@ -86,7 +108,7 @@ fn names(index: usize, targets: usize) -> Vec<String> {
         })
         .collect();
     names.sort_unstable();
-    names
+    names.into_iter().map(Bytes::from).collect()
 }
 
 /// A minimal ADS client: subscribes to LDS for its targets, then to RDS,
@@ -95,18 +117,18 @@ fn names(index: usize, targets: usize) -> Vec<String> {
 /// an RDS version newer than the one at a goal's start arrives (the edits).
 pub(crate) async fn ads_client(
     xds: SocketAddr,
-    targets: usize,
+    subscriptions: Subscriptions,
     goals: watch::Receiver<(u64, Goal)>,
     done: mpsc::UnboundedSender<(u64, Instant)>,
 ) {
-    if let Err(e) = run_ads_client(xds, targets, goals, done).await {
+    if let Err(e) = run_ads_client(xds, subscriptions, goals, done).await {
         eprintln!("ADS client: {e:#}");
     }
 }
 
 async fn run_ads_client(
     xds: SocketAddr,
-    targets: usize,
+    subscriptions: Subscriptions,
     mut goals: watch::Receiver<(u64, Goal)>,
     done: mpsc::UnboundedSender<(u64, Instant)>,
 ) -> anyhow::Result<()> {
@@ -119,8 +141,10 @@ async fn run_ads_client(
     let (tx, rx) = mpsc::unbounded_channel::<DiscoveryRequest>();
     let outbound =
         futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|m| (m, rx)) });
-    // Built once: every ACK restates the subscription.
-    let lists: Vec<Vec<String>> = (0..TYPES.len()).map(|i| names(i, targets)).collect();
+    let Subscriptions {
+        targets,
+        names: lists,
+    } = subscriptions;
     let subscribe = |index: usize, node: Option<Node>| DiscoveryRequest {
         node,
         resource_names: lists[index].clone(),

@@ -77,7 +77,7 @@ mod clients;
 mod mesh_yaml;
 mod process;
 
-use ads::ads_client;
+use ads::{Subscriptions, ads_client};
 use clients::{Goal, all_reached, observe, target};
 use mesh_yaml::{ENDPOINTS, host, service_yaml};
 use process::{ControlPlane, cpu_seconds, memory_mib};
@@ -264,6 +264,7 @@ fn run_scenario(o: &Options, bin: &Path, scenario: Scenario) -> anyhow::Result<M
     let result = rt.block_on(async {
         let (goal_tx, goal_rx) = watch::channel((1u64, Goal::Complete));
         let (done_tx, mut done) = mpsc::unbounded_channel();
+        let subscriptions = Subscriptions::new(targets);
         let cpu0 = (cpu_seconds(Some(pid)), cpu_seconds(None));
         let t0 = Instant::now();
         let mut handles = Vec::with_capacity(clients);
@@ -272,7 +273,7 @@ fn run_scenario(o: &Options, bin: &Path, scenario: Scenario) -> anyhow::Result<M
             if ads {
                 tasks.push(tokio::spawn(ads_client(
                     xds,
-                    targets,
+                    subscriptions.clone(),
                     goal_rx.clone(),
                     done_tx.clone(),
                 )));
