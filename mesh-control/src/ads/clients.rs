@@ -100,10 +100,10 @@ mod tests {
     use std::sync::Arc;
 
     use envoy_types::pb::envoy::config::core::v3::Node;
-    use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
     use mesh_core::policy::Policy;
 
     use super::*;
+    use crate::ads::request::AdsRequest;
     use crate::snapshot::Snapshot;
     use crate::xds::CLUSTER_TYPE;
 
@@ -114,7 +114,7 @@ mod tests {
         clients.add(7, state.clone());
         assert_eq!(clients.list()[0].node_id, "");
         let snap = Snapshot::initial().next(Arc::new(Policy::empty()));
-        let request = DiscoveryRequest {
+        let request = AdsRequest {
             type_url: CLUSTER_TYPE.into(),
             node: Some(Node {
                 id: "client-7".into(),

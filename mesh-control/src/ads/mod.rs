@@ -2,7 +2,9 @@
 //! stream per client, pushing every new snapshot to every subscriber.
 //! Incremental (delta) ADS is answered `UNIMPLEMENTED` for now.
 
+mod body;
 mod clients;
+mod request;
 mod resolved;
 mod response;
 mod server;
@@ -14,7 +16,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -22,6 +23,7 @@ use tonic::{Request, Status, Streaming};
 
 pub(crate) use clients::Clients;
 pub use clients::{ClientStatus, Nack, TypeStatus};
+use request::AdsRequest;
 use resolved::Resolutions;
 use response::Response;
 pub use server::AdsServer;
@@ -64,7 +66,7 @@ impl AdsService {
     }
 
     /// Starts serving one `StreamAggregatedResources` stream.
-    fn start(&self, request: Request<Streaming<DiscoveryRequest>>) -> ResponseStream {
+    fn start(&self, request: Request<Streaming<AdsRequest>>) -> ResponseStream {
         let peer = request.remote_addr().map(|a: SocketAddr| a.to_string());
         let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(QUEUE);
@@ -95,7 +97,7 @@ struct Connection {
     /// Shared with [`Clients`], which reads the status from it when asked
     /// (rather than a copy of every subscribed name after every message).
     state: Arc<Mutex<StreamState>>,
-    requests: Streaming<DiscoveryRequest>,
+    requests: Streaming<AdsRequest>,
     responses: mpsc::Sender<Result<Response, Status>>,
     snapshots: watch::Receiver<Arc<Snapshot>>,
     shutdown: watch::Receiver<bool>,
@@ -106,12 +108,20 @@ impl Connection {
     async fn run(mut self) {
         let id = self.id;
         self.clients.add(id, self.state.clone());
+        // The status a refused request ends the stream with (sent outside
+        // the `select!`, whose borrows must not be held across a send).
+        let mut refused = None;
         loop {
             let out = tokio::select! {
                 // Shutting down: end the stream cleanly (status OK).
                 _ = self.shutdown.wait_for(|stop| *stop) => break,
                 request = self.requests.next() => match request {
                     Some(Ok(req)) => {
+                        if let Err(status) = req.check() {
+                            tracing::debug!(stream = id, %status, "refusing a request");
+                            refused = Some(status);
+                            break;
+                        }
                         let snap = self.snapshots.borrow_and_update().clone();
                         lock(&self.state).on_request(req, &snap)
                     }
@@ -135,6 +145,9 @@ impl Connection {
                     return;
                 }
             }
+        }
+        if let Some(status) = refused {
+            let _ = self.responses.send(Err(status)).await;
         }
         self.clients.remove(id);
     }

@@ -8,7 +8,8 @@
 //! fields come in any order and a repeated field's elements be written
 //! separately, so the `resources` field is encoded once per resolution
 //! ([`Resolved`]) and each stream's response is its own few header fields
-//! around those shared bytes ([`Response::encode`]).
+//! around those shared bytes, sent without copying them
+//! ([`Response::into_grpc_chunks`], `body.rs`).
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 #[cfg(test)]
 use envoy_types::pb::envoy::service::discovery::v3::DiscoveryResponse;
 use prost::Message;
+use tonic::Status;
 
 use crate::snapshot::Item;
 
@@ -102,23 +104,57 @@ impl Response {
             + string_len(&self.nonce)
     }
 
-    /// Writes the response as a `DiscoveryResponse`.
-    pub(crate) fn encode(&self, out: &mut impl BufMut) {
-        put_string(VERSION_INFO_KEY, &self.version_info, out);
-        out.put_slice(&self.resources.encoded);
-        put_string(TYPE_URL_KEY, self.type_url, out);
-        put_string(NONCE_KEY, &self.nonce, out);
+    /// The response as one gRPC message (the five-byte length prefix, then
+    /// the `DiscoveryResponse`), in up to three chunks that are sent as they
+    /// are: the prefix with `version_info`; the shared `resources`, not
+    /// copied (for 100 clients of 1000 services that copy was 300 MB, and
+    /// each stream's 3 MB buffer a fresh allocation the kernel had to zero);
+    /// `type_url` and `nonce`. The fields keep the generated encoding's
+    /// order, so the bytes are the same as prost would write.
+    ///
+    /// A message over 4 GiB cannot be framed: the stream ends with
+    /// `RESOURCE_EXHAUSTED` instead (gRPC clients refuse far smaller ones,
+    /// 4 MiB by default, unless told otherwise).
+    pub(crate) fn into_grpc_chunks(self) -> Result<impl Iterator<Item = Bytes>, Status> {
+        let len = self.encoded_len();
+        let framed_len = u32::try_from(len).map_err(|_| {
+            Status::resource_exhausted(format!(
+                "the {} response is {len} bytes, over gRPC's limit of {} bytes per message",
+                self.type_url,
+                u32::MAX
+            ))
+        })?;
+        let mut head = BytesMut::with_capacity(GRPC_PREFIX_LEN + string_len(&self.version_info));
+        head.put_u8(0); // not compressed
+        head.put_u32(framed_len);
+        put_string(VERSION_INFO_KEY, &self.version_info, &mut head);
+        let mut tail = BytesMut::with_capacity(string_len(self.type_url) + string_len(&self.nonce));
+        put_string(TYPE_URL_KEY, self.type_url, &mut tail);
+        put_string(NONCE_KEY, &self.nonce, &mut tail);
+        let resources = self.resources.encoded.clone();
+        Ok([head.freeze(), resources, tail.freeze()]
+            .into_iter()
+            .filter(|chunk| !chunk.is_empty()))
     }
 
-    /// The response as the generated message (decoded from the encoding,
-    /// so tests see exactly what a client receives).
+    /// The response as the generated message (decoded from the chunks, so
+    /// tests see exactly what a client receives).
     #[cfg(test)]
     pub(crate) fn to_message(&self) -> DiscoveryResponse {
-        let mut buf = Vec::with_capacity(self.encoded_len());
-        self.encode(&mut buf);
-        DiscoveryResponse::decode(buf.as_slice()).expect("a response decodes")
+        let copy = Response {
+            version_info: self.version_info.clone(),
+            type_url: self.type_url,
+            nonce: self.nonce.clone(),
+            resources: self.resources.clone(),
+        };
+        let chunks = copy.into_grpc_chunks().expect("a small response frames");
+        let message: Vec<u8> = chunks.flatten().skip(GRPC_PREFIX_LEN).collect();
+        DiscoveryResponse::decode(message.as_slice()).expect("a response decodes")
     }
 }
+
+/// A gRPC message's prefix: a compressed flag and a 32-bit length.
+const GRPC_PREFIX_LEN: usize = 5;
 
 /// Proto3 leaves empty strings out.
 fn string_len(s: &str) -> usize {
@@ -172,11 +208,35 @@ mod tests {
             nonce: "3".to_owned(),
             ..Default::default()
         };
-        let mut buf = Vec::new();
-        response.encode(&mut buf);
-        assert_eq!(buf.len(), response.encoded_len());
-        assert_eq!(buf, expected.encode_to_vec(), "byte for byte");
         assert_eq!(response.to_message(), expected);
+        let len = response.encoded_len();
+        let chunks: Vec<Bytes> = response.into_grpc_chunks().expect("framed").collect();
+        assert_eq!(chunks.len(), 3, "prefix, shared resources, tail");
+        let framed: Vec<u8> = chunks.iter().flatten().copied().collect();
+        let message = expected.encode_to_vec();
+        assert_eq!(message.len(), len);
+        assert_eq!(framed[0], 0, "not compressed");
+        assert_eq!(framed[1..5], u32::try_from(len).unwrap().to_be_bytes());
+        assert_eq!(framed[5..], message, "byte for byte");
+    }
+
+    #[test]
+    fn the_resources_are_shared_not_copied() {
+        let resources = Arc::new(Resolved::new(vec![item("a", 1, &[1; 1000])]));
+        let chunks: Vec<Bytes> = Response {
+            version_info: "1".to_owned(),
+            type_url: "t",
+            nonce: "1".to_owned(),
+            resources: resources.clone(),
+        }
+        .into_grpc_chunks()
+        .expect("framed")
+        .collect();
+        assert_eq!(
+            chunks[1].as_ptr(),
+            resources.encoded.as_ptr(),
+            "the resolution's own bytes"
+        );
     }
 
     #[test]
@@ -190,6 +250,8 @@ mod tests {
         let m = response.to_message();
         assert!(m.resources.is_empty());
         assert_eq!((m.type_url.as_str(), m.nonce.as_str()), ("t", "1"));
+        let chunks = response.into_grpc_chunks().expect("framed");
+        assert_eq!(chunks.count(), 2, "no empty chunk for no resources");
     }
 
     #[test]

@@ -1,23 +1,25 @@
-//! The ADS gRPC service, written against tonic's server API instead of the
-//! generated `AggregatedDiscoveryServiceServer`: the generated one encodes
-//! `DiscoveryResponse` messages, and ours sends [`Response`]s whose
-//! resources were encoded once for every stream that shares them
-//! (`response.rs`). Requests are decoded by prost as usual.
+//! The ADS gRPC service, written against tonic's request types instead of
+//! the generated `AggregatedDiscoveryServiceServer`: the generated one
+//! encodes `DiscoveryResponse` messages into a buffer per stream, and ours
+//! sends [`Response`]s whose resources were encoded once for every stream
+//! that shares them, without copying them (`response.rs`, `body.rs`).
+//! Requests are decoded by prost as usual.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue};
 use tonic::body::Body;
-use tonic::codec::{Codec, EncodeBuf, Encoder};
-use tonic::server::{Grpc, NamedService, StreamingService};
+use tonic::server::NamedService;
 use tonic::{Status, Streaming};
 use tonic_prost::ProstDecoder;
 
 use super::AdsService;
-use super::response::Response;
+use super::body::ResponseBody;
+use super::request::AdsRequest;
 
 /// The service's full name.
 const SERVICE: &str = "envoy.service.discovery.v3.AggregatedDiscoveryService";
@@ -62,8 +64,8 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         match req.uri().path() {
             SOTW_PATH => {
-                let method = Method(self.ads.clone());
-                Box::pin(async move { Ok(Grpc::new(AdsCodec).streaming(method, req).await) })
+                let response = stream_aggregated_resources(&self.ads, req);
+                Box::pin(std::future::ready(Ok(response)))
             }
             DELTA_PATH => {
                 let status = Status::unimplemented(
@@ -82,48 +84,46 @@ where
     }
 }
 
-/// `StreamAggregatedResources`.
-struct Method(AdsService);
-
-impl StreamingService<DiscoveryRequest> for Method {
-    type Response = Response;
-    type ResponseStream = super::ResponseStream;
-    type Future = std::future::Ready<Result<tonic::Response<Self::ResponseStream>, Status>>;
-
-    fn call(&mut self, request: tonic::Request<Streaming<DiscoveryRequest>>) -> Self::Future {
-        std::future::ready(Ok(tonic::Response::new(self.0.start(request))))
+/// `StreamAggregatedResources`: what tonic's `Grpc::streaming` does for a
+/// generated server, with [`ResponseBody`] in place of its encoder.
+fn stream_aggregated_resources<B>(ads: &AdsService, req: http::Request<B>) -> http::Response<Body>
+where
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+{
+    if let Err(status) = uncompressed(req.headers()) {
+        return status.into_http();
     }
+    // `None`: tonic's default limit on a request message (4 MiB).
+    let requests = req.map(|body| {
+        Streaming::new_request(ProstDecoder::<AdsRequest>::default(), body, None, None)
+    });
+    let responses = ads.start(tonic::Request::from_http(requests));
+    let mut response = http::Response::new(Body::new(ResponseBody::new(responses)));
+    *response.version_mut() = http::Version::HTTP_2;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    response
 }
 
-/// Requests decoded by prost; responses written from their shared
-/// encoding.
-struct AdsCodec;
-
-impl Codec for AdsCodec {
-    type Encode = Response;
-    type Decode = DiscoveryRequest;
-    type Encoder = ResponseEncoder;
-    type Decoder = ProstDecoder<DiscoveryRequest>;
-
-    fn encoder(&mut self) -> ResponseEncoder {
-        ResponseEncoder
-    }
-
-    fn decoder(&mut self) -> ProstDecoder<DiscoveryRequest> {
-        ProstDecoder::default()
-    }
-}
-
-struct ResponseEncoder;
-
-impl Encoder for ResponseEncoder {
-    type Item = Response;
-    type Error = Status;
-
-    fn encode(&mut self, item: Response, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.reserve(item.encoded_len());
-        item.encode(dst);
-        Ok(())
+/// Requests must come uncompressed: the control plane accepts no
+/// `grpc-encoding` but `identity`, and says so as tonic does.
+fn uncompressed(headers: &HeaderMap) -> Result<(), Status> {
+    match headers.get("grpc-encoding") {
+        None => Ok(()),
+        Some(v) if v == "identity" => Ok(()),
+        Some(other) => {
+            let mut status = Status::unimplemented(format!(
+                "Content is compressed with `{}` which isn't supported",
+                String::from_utf8_lossy(other.as_bytes())
+            ));
+            status.metadata_mut().insert(
+                "grpc-accept-encoding",
+                tonic::metadata::MetadataValue::from_static("identity"),
+            );
+            Err(status)
+        }
     }
 }
 
@@ -151,5 +151,41 @@ mod tests {
         let status = Status::from_header_map(res.headers()).expect("a gRPC status");
         assert_eq!(status.code(), tonic::Code::Unimplemented);
         assert!(status.message().contains(&path), "{status:?}");
+    }
+
+    #[tokio::test]
+    async fn a_compressed_stream_is_refused_with_what_is_accepted() {
+        let (_snapshots, snapshot_rx) = watch::channel(Arc::new(Snapshot::initial()));
+        let (_shutdown, shutdown_rx) = watch::channel(false);
+        let ads = AdsService::new(snapshot_rx, Arc::default(), shutdown_rx);
+        let req = http::Request::builder()
+            .uri(SOTW_PATH)
+            .header("grpc-encoding", "gzip")
+            .body(Body::empty())
+            .expect("a request");
+        let res = AdsServer::new(ads).call(req).await.expect("infallible");
+        let status = Status::from_header_map(res.headers()).expect("a gRPC status");
+        assert_eq!(status.code(), tonic::Code::Unimplemented);
+        assert!(status.message().contains("`gzip`"), "{status:?}");
+        assert_eq!(res.headers()["grpc-accept-encoding"], "identity");
+    }
+
+    #[tokio::test]
+    async fn a_stream_answers_as_grpc() {
+        let (_snapshots, snapshot_rx) = watch::channel(Arc::new(Snapshot::initial()));
+        let (_shutdown, shutdown_rx) = watch::channel(false);
+        let ads = AdsService::new(snapshot_rx, Arc::default(), shutdown_rx);
+        let req = http::Request::builder()
+            .uri(SOTW_PATH)
+            .header("grpc-encoding", "identity")
+            .body(Body::empty())
+            .expect("a request");
+        let res = AdsServer::new(ads).call(req).await.expect("infallible");
+        assert_eq!(res.status(), http::StatusCode::OK);
+        assert_eq!(res.headers()[CONTENT_TYPE], "application/grpc");
+        assert!(
+            Status::from_header_map(res.headers()).is_none(),
+            "not trailers-only"
+        );
     }
 }

@@ -29,11 +29,12 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use envoy_types::pb::envoy::config::core::v3::Node;
-use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
 use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
 
 use super::clients::{ClientStatus, Nack, TypeStatus};
+use super::request::AdsRequest;
 use super::resolved::Resolutions;
 use super::response::{Keys, Response, same_keys};
 use crate::snapshot::{Interest, Snapshot};
@@ -95,11 +96,7 @@ impl StreamState {
     }
 
     /// Handles a request; returns the responses to send, in order.
-    pub(crate) fn on_request(
-        &mut self,
-        req: DiscoveryRequest,
-        snapshot: &Snapshot,
-    ) -> Vec<Response> {
+    pub(crate) fn on_request(&mut self, req: AdsRequest, snapshot: &Snapshot) -> Vec<Response> {
         if self.node.is_none() {
             self.node = req.node.clone();
         }
@@ -251,7 +248,7 @@ impl StreamState {
 fn next_interest(
     prev: &Interest,
     first: bool,
-    names: &[String],
+    names: &[Bytes],
     type_url: &str,
 ) -> Option<Interest> {
     let wildcard_capable = type_url == LISTENER_TYPE || type_url == CLUSTER_TYPE;
@@ -262,22 +259,28 @@ fn next_interest(
             names.iter().any(|n| n == "*")
         };
     let named = || names.iter().filter(|n| *n != "*");
+    let held = || prev.names.iter().map(String::as_bytes);
     // Every ACK restates the subscription (thousands of names for a large
     // client): recognise an unchanged one without building a set of
     // strings. gRPC's clients send their names sorted and unique; any
     // other list is sorted here, by reference.
     let unchanged = wildcard == prev.wildcard
         && if named().zip(named().skip(1)).all(|(a, b)| a < b) {
-            named().eq(prev.names.iter())
+            named().map(|n| &n[..]).eq(held())
         } else {
-            let mut list: Vec<&String> = named().collect();
+            let mut list: Vec<&[u8]> = named().map(|n| &n[..]).collect();
             list.sort_unstable();
             list.dedup();
-            list.into_iter().eq(prev.names.iter())
+            list.into_iter().eq(held())
         };
+    // Bytes compare as the strings do. `AdsRequest::check` has refused any
+    // name that is not UTF-8, so none is dropped here.
     (!unchanged).then(|| Interest {
         wildcard,
-        names: named().cloned().collect(),
+        names: named()
+            .filter_map(|n| std::str::from_utf8(n).ok())
+            .map(str::to_owned)
+            .collect(),
     })
 }
 
@@ -305,8 +308,10 @@ fn value_json(v: &Value) -> serde_json::Value {
 mod tests {
     use super::*;
 
-    fn names(list: &[&str]) -> Vec<String> {
-        list.iter().map(|n| (*n).to_owned()).collect()
+    fn names(list: &[&str]) -> Vec<Bytes> {
+        list.iter()
+            .map(|n| Bytes::copy_from_slice(n.as_bytes()))
+            .collect()
     }
 
     fn interest(wildcard: bool, list: &[&str]) -> Interest {

@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use envoy_types::pb::envoy::config::core::v3::Node;
-use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::envoy::service::discovery::v3::DiscoveryResponse;
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use mesh_core::policy::{Destination, Endpoint, Policy, Route, Service};
 
+use super::request::AdsRequest;
 use super::response::Response;
 use super::state::StreamState;
 use crate::snapshot::Snapshot;
@@ -29,10 +31,13 @@ fn policy(endpoints: &[&str]) -> Arc<Policy> {
     )
 }
 
-fn request(type_url: &str, names: &[&str], version: &str, nonce: &str) -> DiscoveryRequest {
-    DiscoveryRequest {
+fn request(type_url: &str, names: &[&str], version: &str, nonce: &str) -> AdsRequest {
+    AdsRequest {
         type_url: type_url.into(),
-        resource_names: names.iter().map(|n| (*n).to_owned()).collect(),
+        resource_names: names
+            .iter()
+            .map(|n| Bytes::copy_from_slice(n.as_bytes()))
+            .collect(),
         version_info: version.into(),
         response_nonce: nonce.into(),
         ..Default::default()
