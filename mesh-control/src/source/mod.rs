@@ -1,12 +1,15 @@
-//! The configuration source: a directory of Istio-dialect YAML, read with
-//! [`mesh_core::config::load_path`] and read again whenever a YAML file in
-//! it changes (after a short quiet period, so an editor's several writes
-//! make one reload). A configuration that does not validate is rejected as
-//! a whole: the previous one stays in force.
+//! The configuration source: a directory of Istio-dialect YAML, read as
+//! [`mesh_core::config::load_path`] does and read again whenever a YAML
+//! file in it changes (after a short quiet period, so an editor's several
+//! writes make one reload), parsing again only the files whose text
+//! changed ([`SourceCache`]). A configuration that does not validate is
+//! rejected as a whole: the previous one stays in force.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use mesh_core::config::{LoadOptions, SourceCache};
 
 use notify::event::{AccessKind, AccessMode};
 use notify::{Event, EventKind, RecommendedWatcher, RecursiveMode, Watcher};
@@ -23,6 +26,9 @@ pub(crate) struct DirSource {
     // Kept alive for as long as the source runs.
     _watcher: RecommendedWatcher,
     events: mpsc::Receiver<()>,
+    /// Each file as last parsed; loads run one at a time, on the blocking
+    /// pool.
+    cache: Arc<Mutex<SourceCache>>,
 }
 
 impl DirSource {
@@ -59,13 +65,21 @@ impl DirSource {
             debounce,
             _watcher: watcher,
             events,
+            cache: Arc::new(Mutex::new(SourceCache::new(LoadOptions::default()))),
         })
     }
 
     /// Reads the directory once, now.
     pub(crate) async fn load(&self, store: &Store) {
         let dir = self.dir.clone();
-        let loaded = tokio::task::spawn_blocking(move || mesh_core::config::load_path(&dir)).await;
+        let cache = self.cache.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            cache
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .load_path(&dir)
+        })
+        .await;
         match loaded {
             Ok(result) => {
                 if result.is_ok() {

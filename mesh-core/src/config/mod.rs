@@ -116,6 +116,7 @@
 
 mod assemble;
 mod authorization_policy;
+mod cache;
 mod destination_rule;
 mod document;
 mod duration;
@@ -133,6 +134,7 @@ mod yaml;
 use std::fs;
 use std::path::Path;
 
+pub use cache::SourceCache;
 pub use error::{ConfigError, Problem, ResourceRef};
 pub use options::{DEFAULT_TRUST_DOMAIN, LoadOptions};
 
@@ -148,33 +150,37 @@ pub fn load_path(path: &Path) -> Result<Policy, ConfigError> {
 
 /// [`load_path`] with `options`.
 pub fn load_path_with(path: &Path, options: &LoadOptions) -> Result<Policy, ConfigError> {
+    load_documents_with(&read_sources(path)?, options)
+}
+
+/// The `(file name, text)` of a file, or of every `*.yaml` and `*.yml`
+/// file of a directory (sorted by name, not recursive, dotfiles skipped).
+fn read_sources(path: &Path) -> Result<Vec<(String, String)>, ConfigError> {
     let name = path.display().to_string();
     let io_problem =
         |file: String, e: std::io::Error| problem_in(file, format!("cannot read: {e}"));
-    let docs = if path.is_dir() {
-        let entries = fs::read_dir(path).map_err(|e| io_problem(name.clone(), e))?;
-        let mut files = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| io_problem(name.clone(), e))?;
-            let file_name = entry.file_name().to_string_lossy().into_owned();
-            let is_yaml = file_name.ends_with(".yaml") || file_name.ends_with(".yml");
-            if is_yaml && !file_name.starts_with('.') && entry.path().is_file() {
-                files.push((file_name, entry.path()));
-            }
-        }
-        files.sort();
-        let mut docs = Vec::with_capacity(files.len());
-        for (_, file) in files {
-            let shown = file.display().to_string();
-            let text = fs::read_to_string(&file).map_err(|e| io_problem(shown.clone(), e))?;
-            docs.push((shown, text));
-        }
-        docs
-    } else {
+    if !path.is_dir() {
         let text = fs::read_to_string(path).map_err(|e| io_problem(name.clone(), e))?;
-        vec![(name, text)]
-    };
-    load_documents_with(&docs, options)
+        return Ok(vec![(name, text)]);
+    }
+    let entries = fs::read_dir(path).map_err(|e| io_problem(name.clone(), e))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| io_problem(name.clone(), e))?;
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        let is_yaml = file_name.ends_with(".yaml") || file_name.ends_with(".yml");
+        if is_yaml && !file_name.starts_with('.') && entry.path().is_file() {
+            files.push((file_name, entry.path()));
+        }
+    }
+    files.sort();
+    let mut docs = Vec::with_capacity(files.len());
+    for (_, file) in files {
+        let shown = file.display().to_string();
+        let text = fs::read_to_string(&file).map_err(|e| io_problem(shown.clone(), e))?;
+        docs.push((shown, text));
+    }
+    Ok(docs)
 }
 
 /// Loads one YAML string; `source_name` stands for the file in errors.
@@ -203,50 +209,79 @@ pub fn load_documents_with(
     sources: &[(String, String)],
     options: &LoadOptions,
 ) -> Result<Policy, ConfigError> {
-    let mut problems: Vec<Problem> = options
+    let mut loaded = Vec::new();
+    let mut problems = Vec::new();
+    for (file, text) in sources {
+        let source = read_source(file, text, options);
+        loaded.extend(source.loaded);
+        problems.extend(source.problems);
+    }
+    assemble_all(&loaded, problems, options)
+}
+
+/// What one source's documents read into: the resources that read
+/// cleanly, and the problems of the others.
+#[derive(Debug, Clone, Default)]
+struct ReadSource {
+    loaded: Vec<Loaded>,
+    problems: Vec<Problem>,
+}
+
+/// Parses one source and reads each of its documents.
+fn read_source(file: &str, text: &str, options: &LoadOptions) -> ReadSource {
+    let mut out = ReadSource::default();
+    let nodes = match yaml::parse_documents(text) {
+        Ok(nodes) => nodes,
+        Err(e) => {
+            out.problems.push(Problem {
+                line: e.line,
+                ..problem(file.to_owned(), format!("invalid YAML: {}", e.message))
+            });
+            return out;
+        }
+    };
+    for (i, node) in nodes.iter().enumerate() {
+        match document::read(node, options) {
+            document::Outcome::Read(resource, inner) => out.loaded.push(Loaded {
+                file: file.to_owned(),
+                document: i + 1,
+                resource,
+                inner,
+            }),
+            document::Outcome::Failed(resource, issues) => {
+                out.problems.extend(issues.into_iter().map(|issue| Problem {
+                    file: file.to_owned(),
+                    line: (issue.line > 0).then_some(issue.line),
+                    document: Some(i + 1),
+                    resource: resource.clone(),
+                    field: issue.field,
+                    message: issue.message,
+                    hint: issue.hint,
+                    policy: None,
+                }));
+            }
+        }
+    }
+    out
+}
+
+/// The policy of every source's resources, unless any source had
+/// problems: then all of them, after those of `options` themselves.
+fn assemble_all(
+    loaded: &[Loaded],
+    problems: Vec<Problem>,
+    options: &LoadOptions,
+) -> Result<Policy, ConfigError> {
+    let mut all: Vec<Problem> = options
         .problems()
         .into_iter()
         .map(|message| problem(String::new(), message))
         .collect();
-    let mut loaded = Vec::new();
-    for (file, text) in sources {
-        let nodes = match yaml::parse_documents(text) {
-            Ok(nodes) => nodes,
-            Err(e) => {
-                problems.push(Problem {
-                    line: e.line,
-                    ..problem(file.clone(), format!("invalid YAML: {}", e.message))
-                });
-                continue;
-            }
-        };
-        for (i, node) in nodes.iter().enumerate() {
-            match document::read(node, options) {
-                document::Outcome::Read(resource, inner) => loaded.push(Loaded {
-                    file: file.clone(),
-                    document: i + 1,
-                    resource,
-                    inner,
-                }),
-                document::Outcome::Failed(resource, issues) => {
-                    problems.extend(issues.into_iter().map(|issue| Problem {
-                        file: file.clone(),
-                        line: (issue.line > 0).then_some(issue.line),
-                        document: Some(i + 1),
-                        resource: resource.clone(),
-                        field: issue.field,
-                        message: issue.message,
-                        hint: issue.hint,
-                        policy: None,
-                    }));
-                }
-            }
-        }
-    }
-    if let Some(err) = ConfigError::from_problems(problems) {
+    all.extend(problems);
+    if let Some(err) = ConfigError::from_problems(all) {
         return Err(err);
     }
-    assemble::assemble(&loaded, options).map_err(|problems| {
+    assemble::assemble(loaded, options).map_err(|problems| {
         ConfigError::from_problems(problems)
             .unwrap_or_else(|| problem_in(String::new(), "invalid configuration".into()))
     })
