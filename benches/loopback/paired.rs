@@ -271,8 +271,15 @@ fn report(
             } else {
                 "not resolved: the target is within the interval; run more rounds"
             };
+            let interval = if per_round.len() < 2 {
+                "no interval from one round".to_owned()
+            } else {
+                format!(
+                    "95 % interval {low:+.1} to {high:+.1} (the rounds resampled {RESAMPLES} times)"
+                )
+            };
             println!(
-                "- target added p99 @1000 <= {P99_TARGET_US:.0} µs (paired, pooled): {added:+.1} µs, 95 % interval {low:+.1} to {high:+.1} (the rounds' pooled p99s, resampled by round {RESAMPLES} times; the mean of the rounds' own was {mean:+.1} ±{error:.0}) ({judged})",
+                "- target added p99 @1000 <= {P99_TARGET_US:.0} µs (paired, pooled): {added:+.1} µs, {interval}; the mean of the rounds' own added p99s was {mean:+.1} ±{error:.0} ({judged})",
             );
         }
     }

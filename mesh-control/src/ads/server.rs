@@ -137,17 +137,24 @@ mod tests {
     use super::*;
     use crate::snapshot::Snapshot;
 
-    #[tokio::test]
-    async fn an_unknown_method_is_unimplemented_and_named() {
+    /// The server's answer to a request for `path` with `headers`, made
+    /// while its snapshot and shutdown channels are open.
+    async fn answer(path: &str, headers: &[(&str, &str)]) -> http::Response<Body> {
         let (_snapshots, snapshot_rx) = watch::channel(Arc::new(Snapshot::initial()));
         let (_shutdown, shutdown_rx) = watch::channel(false);
         let ads = AdsService::new(snapshot_rx, Arc::default(), shutdown_rx);
+        let mut req = http::Request::builder().uri(path);
+        for (name, value) in headers {
+            req = req.header(*name, *value);
+        }
+        let req = req.body(Body::empty()).expect("a request");
+        AdsServer::new(ads).call(req).await.expect("infallible")
+    }
+
+    #[tokio::test]
+    async fn an_unknown_method_is_unimplemented_and_named() {
         let path = format!("/{SERVICE}/FetchListeners");
-        let req = http::Request::builder()
-            .uri(path.as_str())
-            .body(Body::empty())
-            .expect("a request");
-        let res = AdsServer::new(ads).call(req).await.expect("infallible");
+        let res = answer(&path, &[]).await;
         let status = Status::from_header_map(res.headers()).expect("a gRPC status");
         assert_eq!(status.code(), tonic::Code::Unimplemented);
         assert!(status.message().contains(&path), "{status:?}");
@@ -155,15 +162,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_compressed_stream_is_refused_with_what_is_accepted() {
-        let (_snapshots, snapshot_rx) = watch::channel(Arc::new(Snapshot::initial()));
-        let (_shutdown, shutdown_rx) = watch::channel(false);
-        let ads = AdsService::new(snapshot_rx, Arc::default(), shutdown_rx);
-        let req = http::Request::builder()
-            .uri(SOTW_PATH)
-            .header("grpc-encoding", "gzip")
-            .body(Body::empty())
-            .expect("a request");
-        let res = AdsServer::new(ads).call(req).await.expect("infallible");
+        let res = answer(SOTW_PATH, &[("grpc-encoding", "gzip")]).await;
         let status = Status::from_header_map(res.headers()).expect("a gRPC status");
         assert_eq!(status.code(), tonic::Code::Unimplemented);
         assert!(status.message().contains("`gzip`"), "{status:?}");
@@ -172,15 +171,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stream_answers_as_grpc() {
-        let (_snapshots, snapshot_rx) = watch::channel(Arc::new(Snapshot::initial()));
-        let (_shutdown, shutdown_rx) = watch::channel(false);
-        let ads = AdsService::new(snapshot_rx, Arc::default(), shutdown_rx);
-        let req = http::Request::builder()
-            .uri(SOTW_PATH)
-            .header("grpc-encoding", "identity")
-            .body(Body::empty())
-            .expect("a request");
-        let res = AdsServer::new(ads).call(req).await.expect("infallible");
+        let res = answer(SOTW_PATH, &[("grpc-encoding", "identity")]).await;
         assert_eq!(res.status(), http::StatusCode::OK);
         assert_eq!(res.headers()[CONTENT_TYPE], "application/grpc");
         assert!(
