@@ -10,7 +10,7 @@ use mesh_core::policy::Policy;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::admin::Admin;
 use crate::ads::{AdsService, ClientStatus, Clients};
@@ -213,7 +213,7 @@ impl ControlPlaneBuilder {
             tonic::transport::Server::builder()
                 .add_service(ads.into_server())
                 .add_service(registry.into_server())
-                .serve_with_incoming_shutdown(TcpListenerStream::new(xds_listener), async move {
+                .serve_with_incoming_shutdown(xds_incoming(xds_listener), async move {
                     let _ = stop.wait_for(|s| *s).await;
                 })
                 .await
@@ -255,6 +255,15 @@ impl CaSource {
         }
         .map_err(ControlError::Ca)
     }
+}
+
+/// The xDS server's connections, with `TCP_NODELAY`. tonic sets it only on
+/// listeners it binds itself; without it, a push smaller than a segment
+/// that follows another before the client's ACK waits for that ACK, which
+/// the client delays by up to 40 ms: a mesh of 50 services converged in
+/// 0.13 s, one of 1000 (whose responses fill segments) in 0.07 s.
+fn xds_incoming(listener: TcpListener) -> TcpIncoming {
+    TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 async fn bind(addr: &str) -> Result<TcpListener, ControlError> {
@@ -351,5 +360,26 @@ impl Running {
             task.await?;
         }
         self.server.await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn xds_connections_are_accepted_with_nodelay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("an address");
+        let mut incoming = xds_incoming(listener);
+        let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let accepted = incoming
+            .next()
+            .await
+            .expect("a connection")
+            .expect("accepted");
+        assert!(accepted.nodelay().expect("the option reads"));
     }
 }
