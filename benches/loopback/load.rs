@@ -160,6 +160,10 @@ pub(crate) fn quantile(sorted: &[u64], q: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1]
+    sorted[nearest_rank(sorted.len(), q) - 1]
+}
+
+/// The 1-based nearest rank of the `q` quantile among `len` (> 0) values.
+pub(crate) fn nearest_rank(len: usize, q: f64) -> usize {
+    ((q * len as f64).ceil() as usize).clamp(1, len)
 }

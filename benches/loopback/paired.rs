@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 
 use crate::cpu;
-use crate::load::{Open, closed_loop, open_loop, quantile};
+use crate::load::{Open, closed_loop, nearest_rank, open_loop, quantile};
 use crate::{Options, Variant, us};
 
 /// The added p99 target at 1000 requests/s, µs.
@@ -326,8 +326,9 @@ fn select_quantile(values: &mut [u64], q: f64) -> u64 {
     if values.is_empty() {
         return 0;
     }
-    let rank = ((q * values.len() as f64).ceil() as usize).clamp(1, values.len());
-    *values.select_nth_unstable(rank - 1).1
+    *values
+        .select_nth_unstable(nearest_rank(values.len(), q) - 1)
+        .1
 }
 
 /// The mean of `values` (one per round) and twice its standard error:
