@@ -67,7 +67,58 @@ impl tracing::Subscriber for Spans {
     fn exit(&self, _: &Id) {}
 }
 
+/// The process's global subscriber while these tests run: it records
+/// nothing, and answers every callsite with "sometimes", so that each span
+/// asks the current thread's subscriber whether it is enabled.
+///
+/// Without it the tests were flaky. `tracing` caches one interest per
+/// callsite for the whole process, and while only one subscriber is alive it
+/// takes that interest from the subscriber of whichever thread reaches the
+/// callsite first. A test with no subscriber, running the same layer on
+/// another thread while a capturing test's subscriber was the only one
+/// alive, cached "never" for `mesh.server`, and the capturing test then saw
+/// no span. With this subscriber alive, no callsite can be cached as "never".
+struct Undecided;
+
+impl tracing::Subscriber for Undecided {
+    fn register_callsite(
+        &self,
+        _: &'static tracing::Metadata<'static>,
+    ) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+
+    fn new_span(&self, _: &Attributes<'_>) -> Id {
+        // Never called: `enabled` is false.
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &Id) {}
+    fn exit(&self, _: &Id) {}
+}
+
 impl Spans {
+    /// Captures the spans this thread opens until the guard is dropped.
+    fn capture() -> (Self, tracing::subscriber::DefaultGuard) {
+        static UNDECIDED: std::sync::Once = std::sync::Once::new();
+        UNDECIDED.call_once(|| {
+            // Another test binary's global subscriber cannot be here: each
+            // test binary is its own process.
+            tracing::subscriber::set_global_default(Undecided)
+                .expect("no other global subscriber in this test binary");
+        });
+        let spans = Self::default();
+        let guard = tracing::subscriber::set_default(spans.clone());
+        (spans, guard)
+    }
+
     /// The fields of the one span named `name`.
     fn fields(&self, name: &str) -> HashMap<String, String> {
         let spans = self.0.lock().expect("spans lock");
@@ -102,8 +153,7 @@ fn echo_client() -> ClientTrace<
 
 #[tokio::test]
 async fn client_starts_a_new_sampled_trace_without_a_parent() {
-    let spans = Spans::default();
-    let _sub = tracing::subscriber::set_default(spans.clone());
+    let (spans, _capturing) = Spans::capture();
     let req = Request::builder()
         .uri("/conference.Attendees/List")
         .body(())
@@ -225,8 +275,7 @@ fn server() -> ServerTrace<
 
 #[tokio::test]
 async fn server_context_flows_into_a_nested_client_call() {
-    let spans = Spans::default();
-    let _sub = tracing::subscriber::set_default(spans.clone());
+    let (spans, _capturing) = Spans::capture();
     let req = Request::builder()
         .uri("/conference.Attendees/Get")
         .header("traceparent", format!("00-{TRACE}-{CALLER_SPAN}-01"))
@@ -277,8 +326,7 @@ async fn server_context_flows_into_a_nested_client_call() {
 
 #[tokio::test]
 async fn a_malformed_traceparent_starts_a_new_trace() {
-    let spans = Spans::default();
-    let _sub = tracing::subscriber::set_default(spans.clone());
+    let (spans, _capturing) = Spans::capture();
     // Upper-case hex is not valid W3C trace context.
     let req = Request::builder()
         .header(
@@ -471,4 +519,18 @@ fn remote_parent_carries_tracestate() {
     headers.insert("tracestate", "vendor=x,other=y".parse().expect("value"));
     let parent = remote_parent(&headers).expect("valid");
     assert_eq!(parent.trace_state().header(), "vendor=x,other=y");
+}
+
+#[test]
+fn a_span_first_reached_on_a_thread_without_a_subscriber_is_still_captured() {
+    fn probe() {
+        let _span = tracing::info_span!("mesh.test.probe").entered();
+    }
+    let (spans, _capturing) = Spans::capture();
+    // Reaching the callsite first from a thread with no subscriber of its
+    // own used to cache "never" for it whenever this test's subscriber was
+    // the only one alive.
+    std::thread::spawn(probe).join().expect("probe thread");
+    probe();
+    assert!(spans.fields("mesh.test.probe").is_empty());
 }
