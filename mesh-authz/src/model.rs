@@ -8,7 +8,7 @@ use crate::{Condition, StringMatch};
 pub type Labels = BTreeMap<String, String>;
 
 /// The server being protected: where it runs and how it is labelled.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Workload {
     /// The workload's namespace.
     pub namespace: String,

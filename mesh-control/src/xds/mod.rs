@@ -95,9 +95,10 @@ pub struct Options {
 pub struct Resources {
     /// One listener per service, named after the service's host; other
     /// spellings are copies with another name ([`listener::for_name`]).
-    /// One inbound listener per endpoint address, and the inbound template
-    /// under [`inbound::INBOUND_PREFIX`] ([`inbound::build_all`]).
     pub listeners: BTreeMap<String, Listener>,
+    /// The servers' inbound listeners, one per workload
+    /// ([`inbound::build_all`]).
+    pub inbound: inbound::Inbound,
     /// One route configuration per service.
     pub routes: BTreeMap<String, RouteConfiguration>,
     /// One cluster per service port, and per port and subset.
@@ -128,9 +129,7 @@ impl Resources {
                 out.endpoints.insert(cla.cluster_name.clone(), cla);
             }
         }
-        for l in inbound::build_all(policy, options) {
-            out.listeners.insert(l.name.clone(), l);
-        }
+        out.inbound = inbound::build_all(policy, options);
         out
     }
 }

@@ -17,15 +17,13 @@ fn through_xds(p: &Policy, options: Options) -> Policy {
     let r = Resources::build_with(p, options);
     let mut t = Translated::new();
     let server = inbound::name(SERVER.parse().unwrap());
-    let listeners = r
-        .listeners
-        .iter()
-        .filter(|(name, _)| !name.starts_with(inbound::INBOUND_PREFIX) || **name == server);
+    let inbound = r.inbound.listener(&server).unwrap();
+    let listeners = r.listeners.values().chain([&inbound]);
     let insert = |t: &mut Translated, kind: Kind, any| {
         t.insert(kind, &any)
             .unwrap_or_else(|e| panic!("the data plane rejected what we send: {e}"));
     };
-    for (_, l) in listeners {
+    for l in listeners {
         insert(&mut t, Kind::Listener, pack_any(l.clone()));
     }
     for rc in r.routes.values() {

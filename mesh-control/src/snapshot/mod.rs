@@ -6,6 +6,8 @@
 //! out of date without comparing encoded bytes (which protobuf maps do not
 //! keep stable).
 
+mod inbound;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -15,16 +17,21 @@ use mesh_core::policy::Policy;
 use prost::{Message, Name};
 
 use crate::xds::{
-    self, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, Options, ROUTE_TYPE, Resources, inbound,
+    self, CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, Options, ROUTE_TYPE, Resources,
 };
+use inbound::InboundListeners;
 
 /// A resource with the snapshot version of its last change.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Versioned<T> {
     version: u64,
     message: T,
     any: Any,
 }
+
+/// A resource shared by every snapshot in which it did not change: an edit
+/// of one service copies no other service's resources.
+type Shared<T> = Arc<Versioned<T>>;
 
 /// One resource to send: its name, the version of its last change and its
 /// encoding.
@@ -32,7 +39,9 @@ struct Versioned<T> {
 pub struct Item {
     /// The resource's name.
     pub name: String,
-    /// The snapshot version at which its content last changed.
+    /// Tells whether its content changed: the snapshot version at which
+    /// it last did, for most resources (see [`Snapshot::resolve`]). Only
+    /// ever compared for equality.
     pub version: u64,
     /// The resource, packed.
     pub any: Any,
@@ -54,10 +63,11 @@ pub struct Snapshot {
     ready: bool,
     options: Options,
     policy: Arc<Policy>,
-    listeners: BTreeMap<String, Versioned<xds_types::Listener>>,
-    routes: BTreeMap<String, Versioned<xds_types::RouteConfiguration>>,
-    clusters: BTreeMap<String, Versioned<xds_types::Cluster>>,
-    endpoints: BTreeMap<String, Versioned<xds_types::ClusterLoadAssignment>>,
+    listeners: BTreeMap<String, Shared<xds_types::Listener>>,
+    inbound: InboundListeners,
+    routes: BTreeMap<String, Shared<xds_types::RouteConfiguration>>,
+    clusters: BTreeMap<String, Shared<xds_types::Cluster>>,
+    endpoints: BTreeMap<String, Shared<xds_types::ClusterLoadAssignment>>,
 }
 
 mod xds_types {
@@ -83,6 +93,7 @@ impl Snapshot {
             options,
             policy: Arc::new(Policy::empty()),
             listeners: BTreeMap::new(),
+            inbound: InboundListeners::default(),
             routes: BTreeMap::new(),
             clusters: BTreeMap::new(),
             endpoints: BTreeMap::new(),
@@ -99,6 +110,7 @@ impl Snapshot {
             ready: true,
             options: self.options,
             listeners: carry(&self.listeners, r.listeners, version),
+            inbound: self.inbound.next(r.inbound, version),
             routes: carry(&self.routes, r.routes, version),
             clusters: carry(&self.clusters, r.clusters, version),
             endpoints: carry(&self.endpoints, r.endpoints, version),
@@ -128,6 +140,12 @@ impl Snapshot {
 
     /// The resources of `type_url` that `interest` asks for and that exist,
     /// by name.
+    ///
+    /// An item's version is the snapshot version of its content's last
+    /// change, except for a server's inbound listener, whose content is
+    /// its workload's: there the version changes with the workload's
+    /// listener or with which workload the address has (see
+    /// `snapshot::inbound`).
     pub fn resolve(&self, type_url: &str, interest: &Interest) -> Vec<Item> {
         match type_url {
             LISTENER_TYPE => self.listeners_for(interest),
@@ -156,8 +174,8 @@ impl Snapshot {
         names
             .into_iter()
             .filter_map(|name| {
-                if name.starts_with(inbound::INBOUND_PREFIX) {
-                    return self.inbound(name);
+                if name.starts_with(xds::inbound::INBOUND_PREFIX) {
+                    return self.inbound.resolve(name);
                 }
                 let svc = self.policy.service(xds::host_of(&name))?;
                 let template = self.listeners.get(&svc.host)?;
@@ -178,46 +196,36 @@ impl Snapshot {
     }
 }
 
-impl Snapshot {
-    /// A server's inbound listener: the one built for an endpoint address,
-    /// else the template for workloads with no endpoint, addressed.
-    fn inbound(&self, name: String) -> Option<Item> {
-        inbound::address_of(&name)?;
-        if let Some(v) = self.listeners.get(&name) {
-            return Some(item(&name, v));
-        }
-        let template = self.listeners.get(inbound::INBOUND_PREFIX)?;
-        let l = inbound::for_address(&template.message, &name)?;
-        Some(Item {
-            name,
-            version: template.version,
-            any: pack_any(l),
-        })
-    }
-}
-
 /// Keeps the previous version (and encoding) of every unchanged resource.
 fn carry<T>(
-    prev: &BTreeMap<String, Versioned<T>>,
+    prev: &BTreeMap<String, Shared<T>>,
     now: BTreeMap<String, T>,
     version: u64,
-) -> BTreeMap<String, Versioned<T>>
+) -> BTreeMap<String, Shared<T>>
 where
-    T: Message + Name + PartialEq + Clone,
+    T: Message + Name + PartialEq,
 {
     now.into_iter()
         .map(|(name, message)| {
             let v = match prev.get(&name) {
                 Some(old) if old.message == message => old.clone(),
-                _ => Versioned {
+                _ => Arc::new(Versioned {
                     version,
-                    any: pack_any(message.clone()),
+                    any: any_of(&message),
                     message,
-                },
+                }),
             };
             (name, v)
         })
         .collect()
+}
+
+/// `message` packed, as [`pack_any`] does, without taking it.
+fn any_of<T: Message + Name>(message: &T) -> Any {
+    Any {
+        type_url: T::type_url(),
+        value: message.encode_to_vec(),
+    }
 }
 
 fn item<T>(name: &str, v: &Versioned<T>) -> Item {
@@ -228,13 +236,13 @@ fn item<T>(name: &str, v: &Versioned<T>) -> Item {
     }
 }
 
-fn pick<T>(map: &BTreeMap<String, Versioned<T>>, names: &BTreeSet<String>) -> Vec<Item> {
+fn pick<T>(map: &BTreeMap<String, Shared<T>>, names: &BTreeSet<String>) -> Vec<Item> {
     names
         .iter()
         .filter_map(|n| map.get(n).map(|v| item(n, v)))
         .collect()
 }
 
-fn all<T>(map: &BTreeMap<String, Versioned<T>>) -> Vec<Item> {
+fn all<T>(map: &BTreeMap<String, Shared<T>>) -> Vec<Item> {
     map.iter().map(|(n, v)| item(n, v)).collect()
 }
