@@ -345,6 +345,15 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Milliseconds for the table, `-` where there were none (`--edits 0`).
+fn ms(v: f64) -> String {
+    if v.is_nan() {
+        "-".to_owned()
+    } else {
+        format!("{v:.0}")
+    }
+}
+
 fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
@@ -422,10 +431,10 @@ fn main() -> anyhow::Result<()> {
             runs.iter().flat_map(|m| f(m).iter().copied()).collect()
         };
         let mut edits = flat(&|m| &m.edits_ms);
-        let edit_max = edits.iter().copied().fold(f64::NAN, f64::max);
+        let edit_max = ms(edits.iter().copied().fold(f64::NAN, f64::max));
         println!(
             "| {scenario} | {:.2} | {:.3} ({ratio}) | {:.3} | {:.2} | {:.2} | {:.0} | {:.0} | \
-             {:.0} | {edit_max:.0} | {:.0} | {:.0} |",
+             {} | {edit_max} | {} | {} |",
             pick(&|m| m.load_s),
             converge[i],
             pick(&|m| m.converge_median_s),
@@ -433,9 +442,9 @@ fn main() -> anyhow::Result<()> {
             pick(&|m| m.clients_cpu_s),
             pick(&|m| m.rss_before_mib),
             pick(&|m| m.peak_mib),
-            median(&mut edits),
-            median(&mut flat(&|m| &m.edit_cp_cpu_ms)),
-            median(&mut flat(&|m| &m.edit_clients_cpu_ms)),
+            ms(median(&mut edits)),
+            ms(median(&mut flat(&|m| &m.edit_cp_cpu_ms))),
+            ms(median(&mut flat(&|m| &m.edit_clients_cpu_ms))),
         );
     }
     Ok(())
