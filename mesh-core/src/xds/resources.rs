@@ -1,6 +1,7 @@
 //! [`Resources`]: the accepted xDS resources, raw and translated.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use envoy_types::pb::envoy::config::{
     cluster::v3::Cluster, endpoint::v3::ClusterLoadAssignment, listener::v3::Listener,
@@ -33,6 +34,12 @@ pub(crate) struct Cached<T> {
     pub(crate) raw: Any,
     pub(crate) value: T,
 }
+
+/// A resource held, shared by the sets that hold it (the resources
+/// received, each target's settled view and the resources in force), so
+/// that building those sets copies no resource and comparing them
+/// compares pointers first.
+type Shared<T> = Arc<Cached<T>>;
 
 /// A decoded and translated resource, not yet stored.
 #[derive(Clone, Debug)]
@@ -101,10 +108,10 @@ pub(crate) fn decode(kind: Kind, any: &Any) -> Result<Decoded, ResourceError> {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Resources {
-    pub(crate) listeners: BTreeMap<String, Cached<ListenerConfig>>,
-    pub(crate) routes: BTreeMap<String, Cached<RouteConfig>>,
-    pub(crate) clusters: BTreeMap<String, Cached<ClusterConfig>>,
-    pub(crate) endpoints: BTreeMap<String, Cached<EndpointsConfig>>,
+    pub(crate) listeners: BTreeMap<String, Shared<ListenerConfig>>,
+    pub(crate) routes: BTreeMap<String, Shared<RouteConfig>>,
+    pub(crate) clusters: BTreeMap<String, Shared<ClusterConfig>>,
+    pub(crate) endpoints: BTreeMap<String, Shared<EndpointsConfig>>,
 }
 
 impl Resources {
@@ -125,11 +132,11 @@ impl Resources {
 
     /// Keeps a decoded resource; `true` when it differs from the one held.
     pub(crate) fn put(&mut self, d: Decoded) -> bool {
-        fn put<T>(map: &mut BTreeMap<String, Cached<T>>, name: String, raw: Any, value: T) -> bool {
+        fn put<T>(map: &mut BTreeMap<String, Shared<T>>, name: String, raw: Any, value: T) -> bool {
             if map.get(&name).is_some_and(|c| c.raw == raw) {
                 return false;
             }
-            map.insert(name, Cached { raw, value });
+            map.insert(name, Arc::new(Cached { raw, value }));
             true
         }
         match d.value {
@@ -239,10 +246,7 @@ impl Resources {
 
     /// Adds what `other` holds and `self` does not.
     pub(crate) fn fill_from(&mut self, other: &Resources) {
-        fn fill<T: Clone>(
-            to: &mut BTreeMap<String, Cached<T>>,
-            from: &BTreeMap<String, Cached<T>>,
-        ) {
+        fn fill<T>(to: &mut BTreeMap<String, Shared<T>>, from: &BTreeMap<String, Shared<T>>) {
             for (name, cached) in from {
                 if !to.contains_key(name) {
                     to.insert(name.clone(), cached.clone());
@@ -257,9 +261,9 @@ impl Resources {
 
     /// Copies one resource from `from`, if held there.
     fn copy(&mut self, from: &Resources, kind: Kind, name: &str) {
-        fn copy<T: Clone>(
-            to: &mut BTreeMap<String, Cached<T>>,
-            from: &BTreeMap<String, Cached<T>>,
+        fn copy<T>(
+            to: &mut BTreeMap<String, Shared<T>>,
+            from: &BTreeMap<String, Shared<T>>,
             name: &str,
         ) {
             if let Some(c) = from.get(name) {
