@@ -35,21 +35,26 @@ from grpc_tools import protoc
 def load_stubs():
     here = os.path.dirname(os.path.abspath(__file__))
     proto_dir = os.path.join(here, "..", "proto")
-    out = tempfile.mkdtemp(prefix="mesh-interop-")
-    code = protoc.main(
-        [
-            "grpc_tools.protoc",
-            f"-I{proto_dir}",
-            f"--python_out={out}",
-            f"--grpc_python_out={out}",
-            os.path.join(proto_dir, "conference.proto"),
-        ]
-    )
-    if code != 0:
-        raise SystemExit(f"protoc failed with {code}")
-    sys.path.insert(0, out)
-    import conference_pb2
-    import conference_pb2_grpc
+    # The generated modules are needed only until they are imported; the
+    # directory goes with the `with`, so runs leave nothing in /tmp.
+    with tempfile.TemporaryDirectory(prefix="mesh-interop-") as out:
+        code = protoc.main(
+            [
+                "grpc_tools.protoc",
+                f"-I{proto_dir}",
+                f"--python_out={out}",
+                f"--grpc_python_out={out}",
+                os.path.join(proto_dir, "conference.proto"),
+            ]
+        )
+        if code != 0:
+            raise SystemExit(f"protoc failed with {code}")
+        sys.path.insert(0, out)
+        try:
+            import conference_pb2
+            import conference_pb2_grpc
+        finally:
+            sys.path.remove(out)
 
     return conference_pb2, conference_pb2_grpc
 
